@@ -1,0 +1,67 @@
+"""The graded exercises: which assignment each belongs to, the names its contract requires, and the
+parts its graded cells check. ``../shared/exercise-contracts.md`` is the authority on behaviour; this
+table only tells the tools where things are."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HIDDEN = Path(__file__).resolve().parent / "hidden"
+MUTANTS = Path(__file__).resolve().parent / "mutants"
+
+
+@dataclass(frozen=True)
+class Exercise:
+    name: str
+    assignment: str
+    required_names: tuple[str, ...]
+    parts: dict[str, str]  # part -> what its graded cell checks, in a student's words
+
+    @property
+    def hidden_suite(self) -> Path:
+        return HIDDEN / f"test_{self.name}.py"
+
+    @property
+    def source_notebook(self) -> Path:
+        return ROOT / "solutions" / self.assignment / f"{self.name}.ipynb"
+
+    @property
+    def release_notebook(self) -> Path:
+        return ROOT / "exercises" / self.assignment / f"{self.name}.ipynb"
+
+    @property
+    def mutants(self) -> list[Path]:
+        return sorted((MUTANTS / self.name).glob("*.py"))
+
+
+EXERCISES: dict[str, Exercise] = {
+    exercise.name: exercise
+    for exercise in [
+        Exercise(
+            name="circuit_breaker",
+            assignment="resilience",
+            required_names=("CircuitBreaker", "CircuitOpenError"),
+            parts={
+                "closed": "closed state: calls run, only consecutive counted failures open it",
+                "open": "open state: fail fast until the recovery timeout, then half-open",
+                "half_open": "half-open: limited trials, close on success, reopen on failure",
+                "model": "any sequence of calls behaves like the contract (property-based)",
+                "threads": "thread safety: correct under many threads at once",
+            },
+        ),
+    ]
+}
+
+
+class UnknownExercise(KeyError):
+    def __str__(self) -> str:
+        return (f"unknown exercise {self.args[0]!r}; known exercises: "
+                + ", ".join(sorted(EXERCISES)))
+
+
+def get_exercise(name: str) -> Exercise:
+    try:
+        return EXERCISES[name]
+    except KeyError:
+        raise UnknownExercise(name) from None

@@ -1,0 +1,208 @@
+"""Runs an exercise's hidden suite (pytest, in this trusted process) against a student's code (in a
+sandbox process) and returns one plain result per test.
+
+The hidden tests receive an ``impl`` fixture: the student's module, seen through the RPC channel.
+Everything a test learns from it is plain data, so what the student's code does to its own process
+(patching builtins, pytest or this module, exiting, printing fake results) cannot change a verdict.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pytest
+
+from .exercises import Exercise, get_exercise
+from .sandbox import rpc
+from .sandbox.client import Limits, Sandbox, SandboxError
+from .submission import SubmissionError, student_code
+
+
+@dataclass
+class TestResult:
+    test: str
+    part: str
+    checks: str
+    passed: bool
+    message: str = ""
+
+
+@dataclass
+class JudgeReport:
+    exercise: str
+    results: list[TestResult] = field(default_factory=list)
+    load_errors: list[dict] = field(default_factory=list)
+    fatal: str = ""
+
+    @property
+    def passed(self) -> int:
+        return sum(r.passed for r in self.results)
+
+    @property
+    def failed(self) -> int:
+        return len(self.results) - self.passed
+
+    def for_part(self, part: str) -> list[TestResult]:
+        return [r for r in self.results if r.part == part]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "JudgeReport":
+        data = json.loads(text)
+        data["results"] = [TestResult(**r) for r in data["results"]]
+        return cls(**data)
+
+
+class MissingName(AssertionError):
+    """A name the contract requires is not defined by the student's code."""
+
+
+class StudentModule:
+    """The student's module as the hidden tests see it: contract names, or a clear message."""
+
+    def __init__(self, sandbox: Sandbox):
+        self._sandbox = sandbox
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name not in self._sandbox.report.names:
+            hint = ""
+            if self._sandbox.report.errors:
+                first = self._sandbox.report.errors[0]
+                hint = f" ({first['label']} raised {first['error']} while loading, which may be why)"
+            raise MissingName(f"your code does not define {name}{hint}")
+        return getattr(self._sandbox.module, name)
+
+
+class SandboxSession:
+    """Keeps one sandbox for a run and starts a fresh one after the student's code killed or hung
+    the last one, so one runaway test does not cost every later test its chance."""
+
+    def __init__(self, cells, limits: Limits):
+        self.cells, self.limits = cells, limits
+        self.sandbox: Sandbox | None = None
+        self.load_failure: str | None = None
+        self.load_errors: list[dict] = []
+        self.last_death: str | None = None
+
+    def module(self) -> StudentModule:
+        if self.load_failure:
+            raise SandboxError(self.load_failure)
+        if self.sandbox is not None and not self.sandbox.alive:
+            self.last_death = self.sandbox.why_dead()
+            self.sandbox.stop()
+            self.sandbox = None
+        if self.sandbox is None:
+            try:
+                self.sandbox = Sandbox(self.cells, self.limits).start()
+            except SandboxError as exc:
+                self.load_failure = str(exc)
+                raise
+            self.load_errors = self.sandbox.report.errors
+        return StudentModule(self.sandbox)
+
+    def death_reason(self) -> str:
+        if self.sandbox is not None and not self.sandbox.alive:
+            return self.sandbox.why_dead()
+        return self.last_death or "the process running your code stopped"
+
+    def close(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.stop()
+
+
+def describe_failure(exc: BaseException, session: SandboxSession) -> str:
+    """One short paragraph a student can act on: no traceback soup, no hidden test code."""
+    if isinstance(exc, (SandboxError, MissingName)):
+        text = str(exc)
+    elif isinstance(exc, (rpc.RemoteTimeout, rpc.ChannelClosed)):
+        text = session.death_reason()
+    elif isinstance(exc, AssertionError):
+        text = str(exc) or "a check failed"
+    elif getattr(exc, "remote_traceback", None) is not None:
+        where = exc.remote_traceback
+        text = f"your code raised {type(exc).__name__}: {exc}"
+        if where:
+            text += "\n  " + "\n  ".join(where[-5:])
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    notes = [n for n in getattr(exc, "__notes__", []) if n.startswith(("Falsifying", "seed", "Replay"))]
+    if notes:
+        text += "\n" + "\n".join(notes)
+    return text
+
+
+class JudgePlugin:
+    """pytest plugin: provides ``impl`` and records each hidden test's outcome."""
+
+    def __init__(self, exercise: Exercise, session: SandboxSession, parts: set[str] | None):
+        self.exercise, self.session, self.parts = exercise, session, parts
+        self.results: list[TestResult] = []
+
+    @pytest.fixture
+    def impl(self) -> StudentModule:
+        return self.session.module()
+
+    def pytest_collection_modifyitems(self, config, items):
+        if self.parts:
+            items[:] = [item for item in items if _part_of(item) in self.parts]
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        if report.when == "call" or (report.when == "setup" and report.failed):
+            message = ""
+            if call.excinfo is not None and report.failed:
+                message = describe_failure(call.excinfo.value, self.session)
+            doc = (item.function.__doc__ or item.name).strip().splitlines()[0]
+            callspec = getattr(item, "callspec", None)
+            if callspec is not None:
+                doc += " [" + ", ".join(f"{k}={v!r}" for k, v in callspec.params.items()) + "]"
+            self.results.append(TestResult(test=item.name, part=_part_of(item), checks=doc,
+                                           passed=report.passed, message=message))
+
+
+def _part_of(item) -> str:
+    marker = item.get_closest_marker("part")
+    return marker.args[0] if marker else "other"
+
+
+def judge(exercise_name: str, impl_path: str | Path, parts: set[str] | None = None,
+          limits: Limits | None = None) -> JudgeReport:
+    exercise = get_exercise(exercise_name)
+    report = JudgeReport(exercise=exercise.name)
+    try:
+        cells = student_code(impl_path)
+    except SubmissionError as exc:
+        report.fatal = str(exc)
+        return report
+    session = SandboxSession(cells, limits or Limits())
+    plugin = JudgePlugin(exercise, session, parts)
+    args = [str(exercise.hidden_suite), "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+            "--assert=plain", "--tb=no", "--no-header", "-o", "console_output_style=classic",
+            "--rootdir", str(exercise.hidden_suite.parent), "-c", os.devnull,
+            "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    captured = io.StringIO()
+    old_stdout = sys.stdout
+    sys.stdout = captured  # pytest's own chatter is not part of a report
+    try:
+        code = pytest.main(args, plugins=[plugin])
+    finally:
+        sys.stdout = old_stdout
+        session.close()
+    report.results = plugin.results
+    report.load_errors = session.load_errors
+    if session.load_failure:
+        report.fatal = session.load_failure
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or not report.results:
+        report.fatal = report.fatal or (f"the hidden suite could not run (pytest exit {int(code)}):\n"
+                                        + captured.getvalue()[-3000:])
+    return report

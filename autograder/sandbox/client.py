@@ -1,0 +1,176 @@
+"""Starting, talking to and stopping a sandbox process that holds one student's code."""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import rpc
+
+HERE = Path(__file__).resolve().parent
+
+
+class SandboxError(Exception):
+    """The student's code could not be loaded or stopped answering; the message says why."""
+
+
+@dataclass
+class Limits:
+    """How much one student's code may use. Generous for correct code, fatal for runaway code."""
+
+    load_seconds: float = 60.0
+    call_seconds: float = 10.0
+    memory_bytes: int = 3 * 1024**3
+    file_bytes: int = 64 * 1024**2
+
+
+@dataclass
+class LoadReport:
+    names: list[str] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+
+
+class Sandbox:
+    """One running student process. Use as a context manager; ``module`` is the student's module."""
+
+    def __init__(self, cells: list[dict], limits: Limits | None = None):
+        self.cells = cells
+        self.limits = limits or Limits()
+        self.process: subprocess.Popen | None = None
+        self.peer: rpc.Peer | None = None
+        self.module = None
+        self.report = LoadReport()
+        self.dead_reason: str | None = None
+        self._workdir: str | None = None
+
+    # -- life cycle ------------------------------------------------------------------------------
+    def start(self) -> "Sandbox":
+        self._workdir = tempfile.mkdtemp(prefix="dsp-sandbox-")
+        for name in ("runner.py", "rpc.py"):
+            shutil.copy(HERE / name, self._workdir)
+        code_path = os.path.join(self._workdir, "code.json")
+        with open(code_path, "w", encoding="utf-8") as handle:
+            json.dump(self.cells, handle)
+        judge_end, sandbox_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._log = open(os.path.join(self._workdir, "output.log"), "wb")
+        limits = self.limits
+
+        def apply_limits():  # runs in the child, before the student's code exists
+            resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "JUPYTER_"))}
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env["PYTHONUNBUFFERED"] = "1"
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", os.path.join(self._workdir, "runner.py"),
+             str(sandbox_end.fileno()), code_path],
+            pass_fds=[sandbox_end.fileno()], stdin=subprocess.DEVNULL, stdout=self._log,
+            stderr=subprocess.STDOUT, cwd=self._workdir, env=env, start_new_session=True,
+            preexec_fn=apply_limits)
+        sandbox_end.close()
+
+        loaded = threading.Event()
+        progress = {"label": None}
+        result = {}
+
+        def on_message(message):
+            if message.get("op") == "progress":
+                progress["label"] = message.get("label")
+            elif message.get("op") == "loaded":
+                result.update(message)
+                loaded.set()
+
+        self.peer = rpc.Peer(judge_end, "judge", restricted=True,
+                             default_timeout=limits.call_seconds)
+        self.peer.on_message = on_message
+        self.peer.on_timeout = lambda seconds: self.stop(
+            f"your code did not return within {seconds:g} s (an infinite loop, a deadlock, or a "
+            "sleep that should have used the `sleep` you were given?)")
+        self.peer.start()
+        deadline = time.monotonic() + limits.load_seconds
+        while not loaded.wait(0.05):
+            if self.peer.closed.is_set():
+                self._fail_load(f"your code ended the grading process while loading "
+                                f"({self._exit_description()}) in {progress['label'] or 'an early cell'}")
+            if time.monotonic() > deadline:
+                self._fail_load(f"your code did not finish loading within {limits.load_seconds:g} s: "
+                                f"{progress['label'] or 'a cell'} was still running (an infinite loop, "
+                                "or a long experiment left in the notebook?)")
+        self.module = self.peer.decode(result["module"])
+        self.report = LoadReport(names=[str(n) for n in result.get("names", [])],
+                                 errors=list(result.get("errors", [])))
+        return self
+
+    def _fail_load(self, reason: str):
+        self.stop(reason)
+        raise SandboxError(reason)
+
+    def _exit_description(self) -> str:
+        if self.process is None:
+            return "it did not start"
+        try:
+            code = self.process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return "it closed its channel"
+        if code < 0:
+            name = signal.Signals(-code).name
+            hint = " - out of memory?" if name in ("SIGKILL", "SIGSEGV", "SIGABRT") else ""
+            return f"killed by {name}{hint}"
+        return f"exit code {code}: os._exit() or a crash"
+
+    @property
+    def alive(self) -> bool:
+        return (self.dead_reason is None and self.process is not None and self.process.poll() is None
+                and self.peer is not None and not self.peer.closed.is_set())
+
+    def why_dead(self) -> str:
+        if self.dead_reason:
+            return self.dead_reason
+        return f"the process running your code stopped ({self._exit_description()})"
+
+    def stop(self, reason: str | None = None) -> None:
+        if reason and not self.dead_reason:
+            self.dead_reason = reason
+        if self.process is not None and self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.process.wait()
+        if self.peer is not None:
+            self.peer.close()
+        if getattr(self, "_log", None) is not None:
+            self._log.close()
+        if self._workdir:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    def output_tail(self, max_bytes: int = 4000) -> str:
+        """The last of what the student's code printed (for reports on crashes)."""
+        if not self._workdir:
+            return ""
+        try:
+            with open(os.path.join(self._workdir, "output.log"), "rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                handle.seek(max(0, handle.tell() - max_bytes))
+                return handle.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,490 @@
+"""A symmetric object-RPC channel between the judge (trusted) and the sandbox (student code).
+
+Why this exists: stock nbgrader runs hidden tests in the student's own kernel, where student code can
+patch the checker, ``pytest``, builtins, or hand back objects whose ``__eq__`` is always true. Here the
+student's code runs in a separate process and the hidden tests run in ours; the two talk only through
+this channel, which carries JSON. The judge therefore only ever sees plain data (str, int, float,
+bool, None, bytes, and lists, tuples, dicts and sets of them) or opaque references it can call but
+never compare by value.
+
+Objects that are not plain data travel by reference: the owner keeps the object in an export table
+and sends a handle; the receiver gets a proxy whose attribute access and calls go back over the
+channel. A reference that returns to its owner resolves to the original object, so an exception the
+judge raised inside a callback comes back as *that same* exception object when student code lets it
+propagate. Exception classes and instances are mirrored as real local exception types, so
+``pytest.raises(impl.CircuitOpenError)`` and ``except failure_exceptions`` work on both sides.
+
+This module is stdlib-only: it is copied into the sandbox, which must not import the autograder.
+"""
+from __future__ import annotations
+
+import base64
+import builtins
+import itertools
+import json
+import queue
+import socket
+import struct
+import threading
+import traceback
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+MAX_ITEMS = 1_000_000
+_HEADER = struct.Struct("!I")
+
+
+class ChannelClosed(ConnectionError):
+    """The other side went away (it exited, crashed or was killed)."""
+
+
+class RemoteTimeout(TimeoutError):
+    """The other side did not answer in time."""
+
+
+class ProtocolError(RuntimeError):
+    """The other side sent something that is not a valid message."""
+
+
+class RemoteException(Exception):
+    """Marker base of mirrored exception types whose class was defined on the other side."""
+
+    _peer = None
+    _handle = None
+    _remote_str = ""
+
+    def __str__(self) -> str:  # the message as the other side would print it
+        return self._remote_str or super().__str__()
+
+    def __getattr__(self, name):
+        # Attributes the remote exception carries (e.g. SagaFailed.failed_step) are read on demand.
+        if name.startswith("_") or self._peer is None:
+            raise AttributeError(name)
+        return self._peer.request("getattr", obj=self._handle, name=name)
+
+
+def _is_builtin_type(cls) -> bool:
+    return isinstance(cls, type) and getattr(builtins, cls.__name__, None) is cls
+
+
+class Peer:
+    """One end of the channel.
+
+    ``side`` names this end ("judge" or "sandbox"). ``restricted`` limits what the other side may do
+    with the objects this end exports: no attribute whose name starts with an underscore. The judge
+    runs restricted, so student code holding a judge callback cannot walk to its globals.
+    """
+
+    def __init__(self, sock: socket.socket, side: str, *, restricted: bool, default_timeout=None):
+        self.sock = sock
+        self.side = side
+        self.restricted = restricted
+        self.default_timeout = default_timeout
+        self._send_lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._pending: dict[int, list] = {}
+        self._pending_lock = threading.Lock()
+        self._exports: dict[int, object] = {}
+        self._export_ids: dict[int, int] = {}
+        self._export_lock = threading.Lock()
+        self._mirrors: dict[tuple, type] = {}  # (owner, handle) -> local mirror exception class
+        self._mirror_origin: dict[type, tuple] = {}
+        self._mirror_instances: dict[int, tuple] = {}  # id(exc) -> (owner, handle); keeps exc alive
+        self.closed = threading.Event()
+        self.on_message = None  # hook for non-RPC messages (e.g. load progress)
+        self.on_timeout = None  # hook called when the other side does not answer in time
+        # Requests are served by a pool of worker threads that grows when all are busy: a request
+        # may wait on a callback to the other side, which needs a free worker there and here.
+        self._work = queue.SimpleQueue()
+        self._idle_workers = 0
+        self._idle_lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read_loop, name=f"rpc-reader-{side}", daemon=True)
+
+    # -- transport -------------------------------------------------------------------------------
+    def start(self) -> "Peer":
+        self._reader.start()
+        return self
+
+    def send(self, message: dict) -> None:
+        data = json.dumps(message, separators=(",", ":")).encode()
+        if len(data) > MAX_MESSAGE_BYTES:
+            raise ProtocolError(f"message of {len(data)} bytes is over the limit")
+        with self._send_lock:
+            try:
+                self.sock.sendall(_HEADER.pack(len(data)) + data)
+            except OSError as exc:
+                raise ChannelClosed(str(exc)) from None
+
+    def _recv_exact(self, n: int) -> bytes:
+        chunks = []
+        while n:
+            chunk = self.sock.recv(min(n, 1 << 20))
+            if not chunk:
+                raise ChannelClosed("the other side closed the channel")
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def _read_loop(self) -> None:
+        try:
+            while True:
+                (size,) = _HEADER.unpack(self._recv_exact(_HEADER.size))
+                if size > MAX_MESSAGE_BYTES:
+                    raise ProtocolError(f"message of {size} bytes is over the limit")
+                message = json.loads(self._recv_exact(size))
+                if not isinstance(message, dict):
+                    raise ProtocolError("message is not an object")
+                kind = message.get("op")
+                if kind == "req":
+                    self._dispatch(message)
+                elif kind in ("ok", "err"):
+                    with self._pending_lock:
+                        slot = self._pending.get(message.get("id"))
+                    if slot is not None:
+                        slot[1] = message
+                        slot[0].set()
+                elif self.on_message is not None:
+                    self.on_message(message)
+        except (ChannelClosed, ProtocolError, OSError, ValueError, struct.error):
+            pass
+        finally:
+            self.closed.set()
+            with self._pending_lock:
+                for slot in self._pending.values():
+                    slot[0].set()
+
+    def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+    # -- requests --------------------------------------------------------------------------------
+    def request(self, kind: str, timeout=None, **fields):
+        """Ask the other side to do something with one of its objects; wait for the answer."""
+        if self.closed.is_set():
+            raise ChannelClosed("the other side has gone away")
+        request_id = next(self._ids)
+        slot = [threading.Event(), None]
+        with self._pending_lock:
+            self._pending[request_id] = slot
+        try:
+            self.send({"op": "req", "id": request_id, "kind": kind, **fields})
+            wait = self.default_timeout if timeout is None else timeout
+            if not slot[0].wait(wait):
+                if self.on_timeout is not None:
+                    self.on_timeout(wait)
+                raise RemoteTimeout(f"no answer within {wait:g} s")
+        finally:
+            with self._pending_lock:
+                self._pending.pop(request_id, None)
+        reply = slot[1]
+        if reply is None:
+            raise ChannelClosed("the other side has gone away")
+        if reply["op"] == "ok":
+            return self.decode(reply.get("value"))
+        raise self._decode_exception(reply.get("error"))
+
+    def _dispatch(self, message: dict) -> None:
+        with self._idle_lock:
+            spawn = self._idle_workers == 0
+            if not spawn:
+                self._idle_workers -= 1
+        if spawn:
+            threading.Thread(target=self._worker, args=(message,), name=f"rpc-worker-{self.side}",
+                             daemon=True).start()
+        else:
+            self._work.put(message)
+
+    def _worker(self, message: dict) -> None:
+        while True:
+            self._serve(message)
+            with self._idle_lock:
+                self._idle_workers += 1
+            message = self._work.get()
+
+    def _serve(self, message: dict) -> None:
+        request_id = message.get("id")
+        try:
+            value = self._perform(message)
+            reply = {"op": "ok", "id": request_id, "value": self.encode(value)}
+        except BaseException as exc:  # everything the other side caused goes back to it
+            if isinstance(exc, (SystemExit, KeyboardInterrupt)) and self.side == "judge":
+                exc = RuntimeError(f"{type(exc).__name__} refused")
+            reply = {"op": "err", "id": request_id, "error": self._encode_exception(exc)}
+        try:
+            self.send(reply)
+        except (ChannelClosed, ProtocolError):
+            pass
+
+    def _perform(self, message: dict):
+        kind = message.get("kind")
+        obj = self._lookup(message.get("obj"))
+        if kind == "getattr":
+            return getattr(obj, self._checked_name(message.get("name")))
+        if kind == "setattr":
+            setattr(obj, self._checked_name(message.get("name")), self.decode(message.get("value")))
+            return None
+        if kind == "call":
+            args = [self.decode(a) for a in message.get("args", [])]
+            kwargs = {str(k): self.decode(v) for k, v in message.get("kwargs", {}).items()}
+            return obj(*args, **kwargs)
+        if kind == "callmethod":
+            method = getattr(obj, self._checked_name(message.get("name")))
+            args = [self.decode(a) for a in message.get("args", [])]
+            kwargs = {str(k): self.decode(v) for k, v in message.get("kwargs", {}).items()}
+            return method(*args, **kwargs)
+        if kind == "len":
+            return len(obj)
+        if kind == "contains":
+            return self.decode(message.get("value")) in obj
+        if kind == "getitem":
+            return obj[self.decode(message.get("key"))]
+        if kind == "setitem":
+            obj[self.decode(message.get("key"))] = self.decode(message.get("value"))
+            return None
+        if kind == "delitem":
+            del obj[self.decode(message.get("key"))]
+            return None
+        if kind == "iter":
+            return list(itertools.islice(iter(obj), MAX_ITEMS))
+        if kind == "repr":
+            return repr(obj)[:2000]
+        raise ProtocolError(f"unknown request {kind!r}")
+
+    def _checked_name(self, name) -> str:
+        if not isinstance(name, str):
+            raise ProtocolError("attribute name must be a string")
+        if self.restricted and name.startswith("_"):
+            raise AttributeError(f"attribute {name!r} is not available here")
+        return name
+
+    def _lookup(self, handle):
+        try:
+            return self._exports[handle]
+        except (KeyError, TypeError):
+            raise ProtocolError(f"unknown object handle {handle!r}") from None
+
+    # -- encoding --------------------------------------------------------------------------------
+    def _export(self, obj) -> int:
+        with self._export_lock:
+            handle = self._export_ids.get(id(obj))
+            if handle is None or self._exports.get(handle) is not obj:
+                handle = len(self._exports) + 1
+                self._exports[handle] = obj
+                self._export_ids[id(obj)] = handle
+            return handle
+
+    def encode(self, value, depth: int = 0):
+        if depth > 100:
+            raise ValueError("value nested too deeply to send")
+        if value is None or isinstance(value, bool):
+            return value if value is None else bool(value)
+        if isinstance(value, int):
+            return int.__index__(value)
+        if isinstance(value, float):
+            return float.__float__(value)
+        if isinstance(value, str):
+            return str.__str__(value)
+        if isinstance(value, (bytes, bytearray)):
+            return {"$": "bytes", "v": base64.b64encode(bytes(value)).decode()}
+        if isinstance(value, (list, tuple, set, frozenset)) and not isinstance(value, BaseException):
+            kind = ("tuple" if isinstance(value, tuple) else "set" if isinstance(value, set)
+                    else "frozenset" if isinstance(value, frozenset) else "list")
+            items = list(itertools.islice(iter(value), MAX_ITEMS))
+            return {"$": kind, "v": [self.encode(item, depth + 1) for item in items]}
+        if isinstance(value, dict):
+            pairs = list(itertools.islice(value.items(), MAX_ITEMS))
+            return {"$": "dict", "v": [[self.encode(k, depth + 1), self.encode(v, depth + 1)]
+                                       for k, v in pairs]}
+        if isinstance(value, BaseException):
+            return self._encode_exception(value)
+        if isinstance(value, type) and issubclass(value, BaseException):
+            return self._encode_exception_class(value)
+        if _is_builtin_type(value):
+            return {"$": "builtin", "name": value.__name__}
+        origin = self._origin_of(value)
+        if origin is not None:
+            return {"$": "ref", "owner": origin[0], "h": origin[1]}
+        return {"$": "ref", "owner": self.side, "h": self._export(value),
+                "type": type(value).__name__, "callable": callable(value)}
+
+    def _origin_of(self, value):
+        if isinstance(value, Proxy):
+            return (value._owner, value._handle)
+        return None
+
+    def _encode_exception_class(self, cls):
+        if _is_builtin_type(cls):
+            return {"$": "builtin", "name": cls.__name__}
+        if cls in self._mirror_origin:
+            owner, handle = self._mirror_origin[cls]
+            return {"$": "excclass", "owner": owner, "h": handle}
+        bases = [b for b in cls.__bases__ if b is not RemoteException]
+        return {"$": "excclass", "owner": self.side, "h": self._export(cls), "name": cls.__name__,
+                "bases": [self._encode_exception_class(b) for b in bases
+                          if isinstance(b, type) and issubclass(b, BaseException)]}
+
+    def _encode_exception(self, exc: BaseException):
+        origin = self._mirror_instances.get(id(exc))
+        if origin is not None and origin[2] is exc:
+            return {"$": "exc", "owner": origin[0], "h": origin[1]}
+        try:
+            args = [self.encode(a) for a in exc.args]
+        except Exception:
+            args = [str(a)[:2000] for a in exc.args]
+        try:
+            text = str(exc)[:5000]
+        except Exception:
+            text = f"<{type(exc).__name__} that cannot be printed>"
+        record = {"$": "exc", "owner": self.side, "h": self._export(exc),
+                  "cls": self._encode_exception_class(type(exc)), "args": args, "str": text}
+        if self.side == "sandbox":
+            record["tb"] = format_student_traceback(exc)
+        return record
+
+    def decode(self, value):
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, list):  # only inside tagged containers; bare lists are not produced
+            return [self.decode(v) for v in value]
+        if not isinstance(value, dict):
+            raise ProtocolError("unexpected value")
+        tag = value.get("$")
+        if tag in ("list", "tuple", "set", "frozenset"):
+            items = [self.decode(v) for v in value.get("v", [])]
+            return {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}[tag](items)
+        if tag == "dict":
+            return {self.decode(k): self.decode(v) for k, v in value.get("v", [])}
+        if tag == "bytes":
+            return base64.b64decode(value.get("v", ""))
+        if tag == "builtin":
+            found = getattr(builtins, str(value.get("name")), None)
+            if not isinstance(found, type):
+                raise ProtocolError(f"unknown builtin {value.get('name')!r}")
+            return found
+        if tag == "ref":
+            if value.get("owner") == self.side:
+                return self._lookup(value.get("h"))
+            return Proxy(self, value.get("owner"), value.get("h"), str(value.get("type", "object")),
+                         bool(value.get("callable")))
+        if tag == "excclass":
+            return self._decode_exception_class(value)
+        if tag == "exc":
+            return self._decode_exception(value)
+        raise ProtocolError(f"unknown tag {tag!r}")
+
+    def _decode_exception_class(self, value) -> type:
+        if value.get("$") == "builtin":
+            return self.decode(value)
+        owner, handle = value.get("owner"), value.get("h")
+        if owner == self.side:
+            return self._lookup(handle)
+        key = (owner, handle)
+        cls = self._mirrors.get(key)
+        if cls is None:
+            bases = tuple(self._decode_exception_class(b) for b in value.get("bases", [])) or (Exception,)
+            name = str(value.get("name", "RemoteError"))
+            try:
+                cls = type(name, (RemoteException, *bases), {})
+            except TypeError:  # incompatible layouts: keep the first base only
+                cls = type(name, (RemoteException, bases[0]), {})
+            self._mirrors[key] = cls
+            self._mirror_origin[cls] = key
+        return cls
+
+    def _decode_exception(self, value) -> BaseException:
+        if not isinstance(value, dict):
+            return ProtocolError("malformed exception")
+        owner, handle = value.get("owner"), value.get("h")
+        if owner == self.side:
+            return self._lookup(handle)
+        cls = self._decode_exception_class(value.get("cls", {"$": "builtin", "name": "Exception"}))
+        args = [self.decode(a) for a in value.get("args", [])]
+        try:
+            exc = cls(*args)
+        except Exception:
+            exc = cls.__new__(cls)
+            exc.args = tuple(args)
+        if isinstance(exc, RemoteException):
+            exc._peer, exc._handle, exc._remote_str = self, handle, str(value.get("str", ""))
+        try:
+            exc.remote_traceback = [str(line) for line in value.get("tb", [])][:200]
+        except Exception:
+            pass
+        self._mirror_instances[id(exc)] = (owner, handle, exc)
+        return exc
+
+
+class Proxy:
+    """A local stand-in for an object that lives on the other side of the channel.
+
+    Equality and hashing are by identity of the remote object: a proxy never asks the other side
+    whether two things are equal, so a student object cannot claim to equal whatever it is compared
+    with.
+    """
+
+    __slots__ = ("_peer", "_owner", "_handle", "_type_name", "_callable")
+
+    def __init__(self, peer, owner, handle, type_name, is_callable):
+        object.__setattr__(self, "_peer", peer)
+        object.__setattr__(self, "_owner", owner)
+        object.__setattr__(self, "_handle", handle)
+        object.__setattr__(self, "_type_name", type_name)
+        object.__setattr__(self, "_callable", is_callable)
+
+    def __getattr__(self, name):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return self._peer.request("getattr", obj=self._handle, name=name)
+
+    def __setattr__(self, name, value):
+        self._peer.request("setattr", obj=self._handle, name=name, value=self._peer.encode(value))
+
+    def __call__(self, *args, **kwargs):
+        return self._peer.request("call", obj=self._handle,
+                                  args=[self._peer.encode(a) for a in args],
+                                  kwargs={k: self._peer.encode(v) for k, v in kwargs.items()})
+
+    def __len__(self):
+        return self._peer.request("len", obj=self._handle)
+
+    def __contains__(self, item):
+        return self._peer.request("contains", obj=self._handle, value=self._peer.encode(item))
+
+    def __getitem__(self, key):
+        return self._peer.request("getitem", obj=self._handle, key=self._peer.encode(key))
+
+    def __setitem__(self, key, value):
+        self._peer.request("setitem", obj=self._handle, key=self._peer.encode(key),
+                           value=self._peer.encode(value))
+
+    def __delitem__(self, key):
+        self._peer.request("delitem", obj=self._handle, key=self._peer.encode(key))
+
+    def __iter__(self):
+        return iter(self._peer.request("iter", obj=self._handle))
+
+    def __eq__(self, other):
+        return isinstance(other, Proxy) and (other._owner, other._handle) == (self._owner, self._handle)
+
+    def __hash__(self):
+        return hash((self._owner, self._handle))
+
+    def __repr__(self):
+        return f"<{self._type_name} from the {self._owner}>"
+
+
+def format_student_traceback(exc: BaseException, limit: int = 30) -> list[str]:
+    """The traceback lines that point into the student's own code, newest last.
+
+    Frames from the sandbox machinery and the standard library are left out: they are noise to a
+    student, and they would tell nothing about what to fix.
+    """
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if f.filename.startswith("<cell") or f.filename.startswith("<your")]
+    lines = []
+    for frame in frames[-limit:]:
+        where = frame.filename.strip("<>")
+        lines.append(f"{where}, line {frame.lineno}, in {frame.name}: {(frame.line or '').strip()}")
+    return lines
