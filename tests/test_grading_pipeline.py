@@ -1,0 +1,161 @@
+"""Graded work is proven: for every exercise, through the real nbgrader CLI, the reference scores full
+marks, the untouched stub scores zero and every known-buggy implementation loses points; the
+committed release equals what nbgrader generates now and carries no solution or hidden-test code."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.course import Course, filled_notebook, graded_cells, solution_code
+from autograder.exercises import EXERCISES, ROOT
+from autograder.grading_run import part_of_cell
+
+ASSIGNMENTS = sorted({exercise.assignment for exercise in EXERCISES.values()})
+MUTANTS = [(name, path) for name, exercise in sorted(EXERCISES.items()) for path in exercise.mutants]
+
+
+@pytest.fixture(scope="module")
+def graded_course(tmp_path_factory):
+    """One scratch course per test module: every assignment generated, and for every exercise a
+    reference, a stub and each mutant submitted as a separate student, autograded in one run."""
+    course = Course.scratch(tmp_path_factory.mktemp("course"))
+    for assignment in ASSIGNMENTS:
+        course.generate(assignment)
+    students = {}
+    for name, exercise in EXERCISES.items():
+        release = course.release_dir(exercise.assignment) / f"{name}.ipynb"
+        variants = {"reference": filled_notebook(release, solution_code(exercise.source_notebook)),
+                    "stub": release}
+        variants.update({f"mutant-{m.stem}": filled_notebook(release, m.read_text())
+                         for m in exercise.mutants})
+        for label, notebook in variants.items():
+            student = f"{name}--{label}".replace("_", "-")
+            course.submit(student, exercise.assignment, {name: notebook})
+            students[(name, label)] = student
+    for assignment in ASSIGNMENTS:
+        course.autograde(assignment)
+    return course, students
+
+
+def exercise_total(course, student, exercise):
+    scores = course.scores(exercise.assignment, student)
+    mine = {k: v for k, v in scores.items() if k.startswith(f"{exercise.name}/")}
+    assert mine, f"the gradebook has no grades for {exercise.name} of {student}"
+    return sum(s for s, _ in mine.values()), sum(m for _, m in mine.values()), mine
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_reference_scores_full_marks(graded_course, name):
+    course, students = graded_course
+    score, maximum, per_cell = exercise_total(course, students[(name, "reference")], EXERCISES[name])
+    assert maximum >= 10, f"{name} is worth {maximum} points; every exercise is worth at least 10"
+    assert score == maximum, f"reference solution of {name} scored {score}/{maximum}: {per_cell}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_untouched_stub_scores_zero(graded_course, name):
+    course, students = graded_course
+    score, maximum, per_cell = exercise_total(course, students[(name, "stub")], EXERCISES[name])
+    assert score == 0, f"the released stub of {name} scored {score}/{maximum}: {per_cell}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,mutant", MUTANTS, ids=[f"{n}/{p.stem}" for n, p in MUTANTS])
+def test_every_mutant_loses_points(graded_course, name, mutant):
+    course, students = graded_course
+    score, maximum, per_cell = exercise_total(course, students[(name, f"mutant-{mutant.stem}")],
+                                              EXERCISES[name])
+    assert score < maximum, f"known-buggy {mutant.name} scored full marks ({per_cell})"
+
+
+@pytest.mark.slow
+def test_feedback_cells_name_failed_checks_without_hidden_code(graded_course):
+    """An autograded graded cell shows the judge's words, not hidden test code or tracebacks."""
+    course, students = graded_course
+    name, exercise = "circuit_breaker", EXERCISES["circuit_breaker"]
+    student = students[(name, "mutant-total_failures")]
+    notebook = nbformat.read(course.autograded_dir(student, exercise.assignment) / f"{name}.ipynb", 4)
+    texts = {cell.metadata.nbgrader.grade_id: "".join(
+        out.get("text", "") + "".join(out.get("traceback", [])) for out in cell.outputs)
+        for cell in graded_cells(notebook)}
+    assert "✘" in texts["cb-closed"] and "consecutive" in texts["cb-closed"], texts["cb-closed"]
+    assert "✔" in texts["cb-open"], texts["cb-open"]
+    hidden_source = exercise.hidden_suite.read_text()
+    for text in texts.values():
+        assert "def test_" not in text and "Traceback" not in text, text
+        for line in hidden_source.splitlines():
+            if len(line.strip()) > 40 and line.strip().startswith(("expect", "breaker", "def ")):
+                assert line.strip() not in text, f"hidden test code leaked into feedback: {line}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_release_matches_nbgrader_generate(graded_course, assignment):
+    """exercises/ is exactly what `nbgrader generate_assignment` produces from solutions/ now."""
+    course, _ = graded_course
+    generated = sorted(p.relative_to(course.release_dir(assignment))
+                       for p in course.release_dir(assignment).rglob("*") if p.is_file())
+    committed = sorted(p.relative_to(ROOT / "exercises" / assignment)
+                       for p in (ROOT / "exercises" / assignment).rglob("*") if p.is_file())
+    assert committed == generated, "exercises/ has different files than nbgrader generates"
+    for relative in generated:
+        fresh = (course.release_dir(assignment) / relative).read_text()
+        kept = (ROOT / "exercises" / assignment / relative).read_text()
+        assert kept == fresh, (f"exercises/{assignment}/{relative} is out of date: run "
+                               f"`nbgrader generate_assignment {assignment} --force` and commit")
+
+
+def _solution_lines() -> set[str]:
+    """Distinctive lines of every reference solution (inside BEGIN/END SOLUTION regions)."""
+    found = set()
+    for path in (ROOT / "solutions").rglob("*.ipynb"):
+        for cell in nbformat.read(path, 4).cells:
+            inside = False
+            for line in cell.source.splitlines():
+                marker = line.strip()
+                if marker == "### BEGIN SOLUTION":
+                    inside = True
+                elif marker == "### END SOLUTION":
+                    inside = False
+                elif inside and len(marker) >= 24 and not marker.startswith(("#", '"""')):
+                    found.add(marker)
+    return found
+
+
+def test_release_carries_no_solution_or_hidden_tests():
+    files = [p for p in (ROOT / "exercises").rglob("*") if p.is_file()]
+    assert files, "exercises/ is empty"
+    solution_lines = _solution_lines()
+    assert len(solution_lines) > 20, "found too few solution lines to make this check meaningful"
+    for path in files:
+        text = path.read_text()
+        for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
+                       "autograder", "grade("):
+            assert marker not in text, f"{path.relative_to(ROOT)} contains {marker!r}"
+        for notebook_line in text.splitlines():
+            for line in solution_lines:
+                assert line not in notebook_line, \
+                    f"{path.relative_to(ROOT)} contains solution code: {line}"
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_notebook_matches_registry(name):
+    """Each exercise notebook has >= 3 graded cells, >= 10 points, one graded cell per part."""
+    exercise = EXERCISES[name]
+    notebook = nbformat.read(exercise.source_notebook, 4)
+    cells = graded_cells(notebook)
+    parts = [part_of_cell(cell.source) for cell in cells]
+    assert len(cells) >= 3, f"{name} has {len(cells)} graded cells"
+    assert sum(cell.metadata.nbgrader.points for cell in cells) >= 10
+    assert sorted(p[1] for p in parts if p) == sorted(exercise.parts), \
+        f"graded cells name parts {parts}, the registry lists {sorted(exercise.parts)}"
+    assert all(p and p[0] == name for p in parts), parts
+    for cell in cells:
+        first = cell.source.splitlines()[0]
+        assert re.match(rf"# Graded, {cell.metadata.nbgrader.points} points? — ", first), \
+            f"graded cell {cell.metadata.nbgrader.grade_id} must start by saying what it is worth: {first!r}"

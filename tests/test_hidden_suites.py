@@ -1,0 +1,135 @@
+"""The hidden suites and the `python -m autograder check` command, run directly (no nbgrader)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder.course import solution_code
+from autograder.exercises import EXERCISES, ROOT
+from autograder.judge import judge
+
+MUTANTS = [(name, path) for name, exercise in sorted(EXERCISES.items()) for path in exercise.mutants]
+
+
+@pytest.fixture(scope="module")
+def reference_files(tmp_path_factory):
+    where = tmp_path_factory.mktemp("reference")
+    files = {}
+    for name, exercise in EXERCISES.items():
+        files[name] = where / f"{name}.py"
+        files[name].write_text(solution_code(exercise.source_notebook))
+    return files
+
+
+def check(*args, cwd=ROOT):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "autograder", "check", *map(str, args)], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_reference_passes_every_hidden_check(reference_files, name):
+    report = judge(name, reference_files[name])
+    assert not report.fatal, report.fatal
+    assert len(report.results) >= 12, f"{name} has only {len(report.results)} hidden tests"
+    failures = [f"{r.checks}: {r.message}" for r in report.results if not r.passed]
+    assert not failures, "\n".join(failures)
+    assert {r.part for r in report.results} == set(EXERCISES[name].parts)
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_every_exercise_has_at_least_eight_documented_mutants(name):
+    mutants = EXERCISES[name].mutants
+    assert len(mutants) >= 8, f"{name} has {len(mutants)} mutants"
+    for path in mutants:
+        first = path.read_text().splitlines()[0]
+        assert first.startswith('"""Known bug: '), f"{path.name} must say its bug in its docstring"
+
+
+@pytest.mark.parametrize("name,mutant", MUTANTS, ids=[f"{n}/{p.stem}" for n, p in MUTANTS])
+def test_mutant_fails_a_hidden_check(name, mutant):
+    report = judge(name, mutant)
+    assert not report.fatal, report.fatal
+    assert report.failed >= 1, f"known-buggy {mutant.name} passed every hidden check"
+    for result in report.results:
+        if not result.passed:
+            assert result.message.strip(), f"{result.checks} failed without saying why"
+
+
+def test_grades_do_not_vary_between_runs(reference_files):
+    mutant = EXERCISES["circuit_breaker"].mutants[0]
+    first = [(r.test, r.passed, r.message) for r in judge("circuit_breaker", mutant).results]
+    second = [(r.test, r.passed, r.message) for r in judge("circuit_breaker", mutant).results]
+    assert first == second
+
+
+def test_check_command_passes_reference_and_prints_summary(reference_files):
+    done = check("circuit_breaker", "--impl", reference_files["circuit_breaker"])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1].endswith(" passed, 0 failed")
+
+
+def test_check_command_on_a_notebook(tmp_path):
+    source = EXERCISES["circuit_breaker"].source_notebook
+    done = check("circuit_breaker", "--impl", source)
+    assert done.returncode == 0, done.stdout + done.stderr
+    released = EXERCISES["circuit_breaker"].release_notebook
+    done = check("circuit_breaker", "--impl", released)
+    assert done.returncode == 1
+    assert "NotImplementedError" in done.stdout
+    assert done.stdout.strip().splitlines()[-1].startswith("0 passed, ")
+
+
+def test_check_command_names_a_missing_class(tmp_path):
+    impl = tmp_path / "nothing.py"
+    impl.write_text("class CircuitOpenError(Exception):\n    pass\n")
+    done = check("circuit_breaker", "--impl", impl)
+    assert done.returncode == 1
+    assert "your code does not define CircuitBreaker" in done.stdout
+    assert "NameError" not in done.stdout and "Traceback" not in done.stdout
+
+
+def test_check_command_refuses_unknown_exercise_listing_known_ones(tmp_path):
+    impl = tmp_path / "x.py"
+    impl.write_text("")
+    done = check("circuit_breakr", "--impl", impl)
+    assert done.returncode == 2
+    assert "unknown exercise 'circuit_breakr'" in done.stderr
+    for name in EXERCISES:
+        assert name in done.stderr
+
+
+def test_check_command_reports_unreadable_notebook(tmp_path):
+    broken = tmp_path / "broken.ipynb"
+    broken.write_text('{"cells": [')
+    done = check("circuit_breaker", "--impl", broken)
+    assert done.returncode == 1
+    assert "not valid notebook JSON" in done.stdout
+
+
+def test_student_code_that_exits_or_prints_fake_results_earns_nothing(tmp_path):
+    impl = tmp_path / "cheat.py"
+    impl.write_text("print('20 passed, 0 failed')\nimport os\nos._exit(0)\n")
+    done = check("circuit_breaker", "--impl", impl)
+    assert done.returncode == 1
+    assert done.stdout.strip().splitlines()[-1].startswith("0 passed")
+    assert "ended the grading process" in done.stdout
+
+
+def test_always_equal_objects_do_not_fool_the_checks(tmp_path):
+    impl = tmp_path / "eq.py"
+    impl.write_text(
+        "class Anything:\n"
+        "    def __eq__(self, other): return True\n"
+        "    def __ne__(self, other): return False\n"
+        "class CircuitOpenError(Exception):\n    pass\n"
+        "class CircuitBreaker:\n"
+        "    def __init__(self, *a, **k): pass\n"
+        "    state = Anything()\n"
+        "    def call(self, func, *a, **k): return Anything()\n")
+    report = judge("circuit_breaker", impl)
+    assert report.passed <= 1, [r.checks for r in report.results if r.passed]
