@@ -50,6 +50,39 @@ EXERCISES: dict[str, Exercise] = {
                 "threads": "thread safety: correct under many threads at once",
             },
         ),
+        Exercise(
+            name="retry",
+            assignment="resilience",
+            required_names=("backoff_delay", "full_jitter", "equal_jitter", "decorrelated_jitter",
+                            "retry_with_backoff"),
+            parts={
+                "delays": "backoff_delay: fixed, linear and exponential delays, capped",
+                "jitter": "full, equal and decorrelated jitter: ranges and averages",
+                "attempts": "retry_with_backoff: how many calls, what it returns or raises",
+                "sleeps": "retry_with_backoff: what it sleeps between attempts",
+            },
+        ),
+        Exercise(
+            name="bulkhead",
+            assignment="resilience",
+            required_names=("Bulkhead", "BulkheadFullError"),
+            parts={
+                "limits": "at most max_concurrent calls inside; extra calls refused at once",
+                "waiting": "max_wait: wait for a slot, give up after max_wait",
+                "errors": "a call that raises frees its slot",
+                "threads": "thread safety: the limit holds under many threads at once",
+            },
+        ),
+        Exercise(
+            name="timeout",
+            assignment="resilience",
+            required_names=("Deadline", "read_response"),
+            parts={
+                "deadline": "Deadline: remaining time, expiry and check() on an injected clock",
+                "reading": "read_response: reads a real socket to EOF, whole and in order",
+                "limits": "read_response: the read timeout and the total deadline each stop it",
+            },
+        ),
     ]
 }
 

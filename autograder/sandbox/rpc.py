@@ -22,6 +22,7 @@ import base64
 import builtins
 import itertools
 import json
+import os
 import queue
 import socket
 import struct
@@ -108,16 +109,25 @@ class Peer:
         data = json.dumps(message, separators=(",", ":")).encode()
         if len(data) > MAX_MESSAGE_BYTES:
             raise ProtocolError(f"message of {len(data)} bytes is over the limit")
+        # Sockets travel as file descriptors beside the bytes (SCM_RIGHTS), in the order their tags
+        # appear in the message: a test's server connection becomes a real socket in the sandbox.
+        fds = _socket_fds(message) if b'"$":"socket"' in data else []
         with self._send_lock:
             try:
-                self.sock.sendall(_HEADER.pack(len(data)) + data)
+                if fds:
+                    header = _HEADER.pack(len(data))
+                    socket.send_fds(self.sock, [header], fds)
+                    self.sock.sendall(data)
+                else:
+                    self.sock.sendall(_HEADER.pack(len(data)) + data)
             except OSError as exc:
                 raise ChannelClosed(str(exc)) from None
 
-    def _recv_exact(self, n: int) -> bytes:
+    def _recv_exact(self, n: int, fds: list) -> bytes:
         chunks = []
         while n:
-            chunk = self.sock.recv(min(n, 1 << 20))
+            chunk, received, _, _ = socket.recv_fds(self.sock, min(n, 1 << 20), 16)
+            fds.extend(received)
             if not chunk:
                 raise ChannelClosed("the other side closed the channel")
             chunks.append(chunk)
@@ -127,12 +137,15 @@ class Peer:
     def _read_loop(self) -> None:
         try:
             while True:
-                (size,) = _HEADER.unpack(self._recv_exact(_HEADER.size))
+                fds: list[int] = []
+                (size,) = _HEADER.unpack(self._recv_exact(_HEADER.size, fds))
                 if size > MAX_MESSAGE_BYTES:
                     raise ProtocolError(f"message of {size} bytes is over the limit")
-                message = json.loads(self._recv_exact(size))
+                message = json.loads(self._recv_exact(size, fds))
                 if not isinstance(message, dict):
                     raise ProtocolError("message is not an object")
+                if fds:
+                    _attach_fds(message, fds)
                 kind = message.get("op")
                 if kind == "req":
                     self._dispatch(message)
@@ -299,6 +312,8 @@ class Peer:
                                        for k, v in pairs]}
         if isinstance(value, BaseException):
             return self._encode_exception(value)
+        if isinstance(value, socket.socket):
+            return {"$": "socket", "fd": value.fileno()}
         if isinstance(value, type) and issubclass(value, BaseException):
             return self._encode_exception_class(value)
         if _is_builtin_type(value):
@@ -358,6 +373,10 @@ class Peer:
             return {self.decode(k): self.decode(v) for k, v in value.get("v", [])}
         if tag == "bytes":
             return base64.b64decode(value.get("v", ""))
+        if tag == "socket":
+            if not isinstance(value.get("local_fd"), int):
+                raise ProtocolError("a socket arrived without its file descriptor")
+            return socket.socket(fileno=value["local_fd"])
         if tag == "builtin":
             found = getattr(builtins, str(value.get("name")), None)
             if not isinstance(found, type):
@@ -414,6 +433,34 @@ class Peer:
             pass
         self._mirror_instances[id(exc)] = (owner, handle, exc)
         return exc
+
+
+def _walk_socket_tags(value, visit) -> None:
+    if isinstance(value, dict):
+        if value.get("$") == "socket":
+            visit(value)
+            return
+        for item in value.values():
+            _walk_socket_tags(item, visit)
+    elif isinstance(value, list):
+        for item in value:
+            _walk_socket_tags(item, visit)
+
+
+def _socket_fds(message: dict) -> list[int]:
+    fds: list[int] = []
+    _walk_socket_tags(message, lambda tag: fds.append(tag["fd"]))
+    return fds
+
+
+def _attach_fds(message: dict, fds: list[int]) -> None:
+    queue_ = list(fds)
+
+    def attach(tag):
+        tag["local_fd"] = queue_.pop(0) if queue_ else None
+    _walk_socket_tags(message, attach)
+    for extra in queue_:  # descriptors nobody asked for are closed, not leaked
+        os.close(extra)
 
 
 class Proxy:
