@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import signal
 import socket
@@ -16,8 +15,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import rpc
+from .isolation import isolation_available, make_preexec
 
 HERE = Path(__file__).resolve().parent
+COURSE_ROOT = HERE.parent.parent
+
+
+def secret_folders() -> list[Path]:
+    """Folders the student's code must not see: hidden suites, reference solutions, instructor
+    state (of this course and of any scratch course named in DSP_SANDBOX_HIDE)."""
+    folders = [COURSE_ROOT / "autograder", COURSE_ROOT / "solutions", COURSE_ROOT / "instructor"]
+    for extra in os.environ.get("DSP_SANDBOX_HIDE", "").split(os.pathsep):
+        if extra:
+            folders.append(Path(extra))
+    return [f.resolve() for f in folders if f.is_dir()]
 
 
 class SandboxError(Exception):
@@ -32,6 +43,7 @@ class Limits:
     call_seconds: float = 10.0
     memory_bytes: int = 3 * 1024**3
     file_bytes: int = 64 * 1024**2
+    isolate: bool = True  # walls (see isolation.py) where the machine allows them
 
 
 @dataclass
@@ -64,11 +76,8 @@ class Sandbox:
         judge_end, sandbox_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self._log = open(os.path.join(self._workdir, "output.log"), "wb")
         limits = self.limits
-
-        def apply_limits():  # runs in the child, before the student's code exists
-            resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        self.isolated = limits.isolate and isolation_available()
+        preexec = make_preexec(limits, secret_folders(), Path(self._workdir), self.isolated)
 
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "JUPYTER_"))}
         env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -78,7 +87,7 @@ class Sandbox:
              str(sandbox_end.fileno()), code_path],
             pass_fds=[sandbox_end.fileno()], stdin=subprocess.DEVNULL, stdout=self._log,
             stderr=subprocess.STDOUT, cwd=self._workdir, env=env, start_new_session=True,
-            preexec_fn=apply_limits)
+            preexec_fn=preexec)
         sandbox_end.close()
 
         loaded = threading.Event()

@@ -48,6 +48,10 @@ class _NoShell:
 
 
 def _transform(source: str) -> str:
+    """IPython syntax (magics, ``!`` commands) to plain Python; most cells have none."""
+    if not any(line.lstrip().startswith(("%", "!")) for line in source.splitlines()) \
+            and "?" not in source:
+        return source
     try:
         from IPython.core.inputtransformer2 import TransformerManager
     except Exception:
