@@ -22,8 +22,17 @@ def main(argv=None) -> int:
     judge_cmd.add_argument("--impl", required=True)
     judge_cmd.add_argument("--part", action="append")
     judge_cmd.add_argument("--json", required=True, help="where to write the report")
+    grade_cmd = commands.add_parser("grade", help="grade every collected submission of a class")
+    grade_cmd.add_argument("assignment", nargs="?", help="the assignment (or --all)")
+    grade_cmd.add_argument("--all", action="store_true", help="every assignment")
+    grade_cmd.add_argument("--workers", type=int, default=None, help="parallel judges (default: cores)")
+    grade_cmd.add_argument("--scheduler", help="a Dask scheduler address to run the judges on")
+    grade_cmd.add_argument("--force", action="store_true", help="regrade submissions already graded")
+    grade_cmd.add_argument("--course", default=None, help="the course folder (default: this one)")
     args = parser.parse_args(argv)
 
+    if args.command == "grade":
+        return run_grade(args, parser)
     try:
         get_exercise(args.exercise)
     except UnknownExercise as exc:
@@ -37,6 +46,25 @@ def main(argv=None) -> int:
         return 0
     print(format_check(report))
     return 0 if report.results and report.failed == 0 and not report.fatal else 1
+
+
+def run_grade(args, parser) -> int:
+    from pathlib import Path
+
+    from .classroom import assignments_with_sources, grade
+    from .course import Course
+    from .exercises import ROOT
+
+    course = Course(Path(args.course).resolve() if args.course else ROOT)
+    known = assignments_with_sources(course)
+    if args.all == bool(args.assignment):
+        parser.error("name one assignment or give --all")
+    if args.assignment and args.assignment not in known:
+        print(f"error: unknown assignment {args.assignment!r}; known: {', '.join(known)}",
+              file=sys.stderr)
+        return 2
+    return grade(course, known if args.all else [args.assignment], workers=args.workers,
+                 scheduler=args.scheduler, force=args.force)
 
 
 if __name__ == "__main__":

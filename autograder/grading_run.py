@@ -5,6 +5,8 @@ cell shows the same verdict however it was graded.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import re
 import subprocess
@@ -17,6 +19,20 @@ from .judge import JudgeReport
 ROOT = Path(__file__).resolve().parent.parent
 PART_CALL = re.compile(r"""grade\(\s*["'](?P<exercise>\w+)["']\s*,\s*["'](?P<part>\w+)["']\s*\)""")
 JUDGE_TIMEOUT = 20 * 60
+
+
+@functools.lru_cache(maxsize=None)
+def grader_digest(exercise: str) -> str:
+    """Changes whenever anything that decides a grade changes: the hidden suites, the sandbox,
+    the judge. A cached report is only reused under the same digest."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256(exercise.encode())
+    for folder in ("hidden", "sandbox"):
+        for path in sorted((package / folder).glob("*.py")):
+            digest.update(path.name.encode() + path.read_bytes())
+    for name in ("judge.py", "report.py", "integrity.py"):
+        digest.update((package / name).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def part_of_cell(source: str) -> tuple[str, str] | None:

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -91,10 +92,14 @@ class SandboxSession:
         self.load_failure: str | None = None
         self.load_errors: list[dict] = []
         self.last_death: str | None = None
+        self.started = time.monotonic()
 
     def module(self) -> StudentModule:
         if self.load_failure:
             raise SandboxError(self.load_failure)
+        if time.monotonic() - self.started > self.limits.total_seconds:
+            raise SandboxError(f"grading this submission took longer than its budget of "
+                               f"{self.limits.total_seconds:g} s; the remaining checks were not run")
         if self.sandbox is not None and not self.sandbox.alive:
             self.last_death = self.sandbox.why_dead()
             self.sandbox.stop()
@@ -177,13 +182,18 @@ def _part_of(item) -> str:
 
 def judge(exercise_name: str, impl_path: str | Path, parts: set[str] | None = None,
           limits: Limits | None = None) -> JudgeReport:
-    exercise = get_exercise(exercise_name)
-    report = JudgeReport(exercise=exercise.name)
+    """Judge a .py file or a notebook (its code cells except graded test cells)."""
     try:
         cells = student_code(impl_path)
     except SubmissionError as exc:
-        report.fatal = str(exc)
-        return report
+        return JudgeReport(exercise=get_exercise(exercise_name).name, fatal=str(exc))
+    return judge_cells(exercise_name, cells, parts, limits)
+
+
+def judge_cells(exercise_name: str, cells: list[dict], parts: set[str] | None = None,
+                limits: Limits | None = None) -> JudgeReport:
+    exercise = get_exercise(exercise_name)
+    report = JudgeReport(exercise=exercise.name)
     session = SandboxSession(cells, limits or Limits())
     plugin = JudgePlugin(exercise, session, parts)
     args = [str(exercise.hidden_suite), "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
@@ -203,6 +213,8 @@ def judge(exercise_name: str, impl_path: str | Path, parts: set[str] | None = No
     if session.load_failure:
         report.fatal = session.load_failure
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or not report.results:
-        report.fatal = report.fatal or (f"the hidden suite could not run (pytest exit {int(code)}):\n"
-                                        + captured.getvalue()[-3000:])
+        # Only the instructor's log gets pytest's words: they may quote hidden test code.
+        sys.stderr.write(captured.getvalue()[-5000:])
+        report.fatal = report.fatal or (f"the hidden suite for {exercise.name} could not run "
+                                        f"(pytest exit {int(code)}); tell your instructor")
     return report

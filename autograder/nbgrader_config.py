@@ -13,9 +13,10 @@ if ROOT not in sys.path:
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
-    AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades)
+    AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds, IgnorePattern, LimitOutput,
+    OverwriteKernelspec, SaveAutoGrades)
 
-from autograder.nbgrader_plugin import SandboxGrading  # noqa: E402
+from autograder.nbgrader_plugin import QuietOverwriteCells, SandboxGrading  # noqa: E402
 
 c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)
 os.makedirs(os.path.join(ROOT, "instructor"), exist_ok=True)
@@ -32,6 +33,10 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
+# Warn about edited graded cells only when they differ from what students received.
+c.Autograde.sanitize_preprocessors = [
+    ClearOutput, DeduplicateIds, OverwriteKernelspec, QuietOverwriteCells, CheckCellMetadata,
+]
 # Grade outside the student's kernel: SandboxGrading takes the place of nbgrader's Execute.
 c.Autograde.autograde_preprocessors = [
     SandboxGrading, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,

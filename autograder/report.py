@@ -58,3 +58,8 @@ def format_part(report: JudgeReport, part: str) -> tuple[bool, str]:
     body = [format_result(r) for r in results]
     notes = format_load_errors(report)
     return ok, "\n".join([head, *body, *notes])
+
+
+def format_notes(notes: list[str]) -> str:
+    """What had to be repaired in the notebook before grading, for the student and the instructor."""
+    return "\n".join(f"note: {note}" for note in notes)

@@ -43,6 +43,7 @@ class Limits:
     call_seconds: float = 10.0
     memory_bytes: int = 3 * 1024**3
     file_bytes: int = 64 * 1024**2
+    total_seconds: float = 300.0  # for one whole submission; later checks fail fast past it
     isolate: bool = True  # walls (see isolation.py) where the machine allows them
 
 

@@ -1,0 +1,326 @@
+"""``python -m autograder grade``: grade a whole class, in parallel, resumably.
+
+Two phases. First every submitted notebook is rebuilt from the instructor's cells and judged in a
+sandbox: these jobs are independent, so they run on a pool of worker processes (one per core by
+default) or, given a scheduler address, on a Dask cluster; each report is stored under a key that
+changes whenever the student's code or the grader changes. Then one ``nbgrader autograde`` run
+records the grades in the gradebook, finding every verdict already computed. The grades are the
+same whichever way the reports were computed, because the report depends only on the code and the
+grader, never on where it ran.
+
+A submission already graded under the same key is skipped unless ``--force``. A submission that
+cannot be read is reported (student, notebook, problem) and left out; the rest of the class is
+graded. Submitted files are never modified.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import statistics
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .course import Course
+from .exercises import EXERCISES, get_exercise
+from .grading_run import grader_digest
+from .integrity import code_fingerprint, rebuild, source_cells_from_notebook
+from .judge import JudgeReport
+from .submission import SubmissionError, read_notebook
+
+
+@dataclass
+class Job:
+    student: str
+    assignment: str
+    notebook: str
+    exercise: str
+    key: str = ""
+    code: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+
+@dataclass
+class Problem:
+    student: str
+    assignment: str
+    notebook: str
+    message: str
+
+
+@dataclass
+class Plan:
+    jobs: list[Job] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    students: dict[str, set[str]] = field(default_factory=dict)  # assignment -> students to autograde
+    fingerprints: dict[str, str] = field(default_factory=dict)  # "assignment/student" -> what was graded
+    unreadable: dict[str, set[str]] = field(default_factory=dict)  # assignment -> students nbgrader cannot read
+    skipped: int = 0
+
+
+def assignments_with_sources(course: Course) -> list[str]:
+    return sorted(p.name for p in (course.root / "solutions").iterdir() if p.is_dir())
+
+
+def plan(course: Course, assignments: list[str], force: bool) -> Plan:
+    """Which notebooks need judging and which students need (re)autograding."""
+    result = Plan()
+    ledger = load_ledger(course)
+    for assignment in assignments:
+        sources = {p.stem: p for p in (course.root / "solutions" / assignment).glob("*.ipynb")}
+        submitted_root = course.root / "instructor" / "submitted"
+        for student_dir in sorted(p for p in submitted_root.glob("*") if (p / assignment).is_dir()):
+            student, folder = student_dir.name, student_dir / assignment
+            student_jobs, student_problems = [], []
+            for name, source in sorted(sources.items()):
+                if name not in EXERCISES:
+                    continue
+                path = folder / f"{name}.ipynb"
+                if not path.exists():
+                    others = sorted(p.name for p in folder.glob("*.ipynb"))
+                    hint = f" (it handed in {', '.join(others)}: renamed?)" if others else ""
+                    student_problems.append(Problem(student, assignment, name,
+                                                    f"{name}.ipynb is missing{hint}"))
+                    continue
+                try:
+                    notebook = read_notebook(path)
+                    rebuilt = rebuild(notebook.get("cells") or [], source_cells_from_notebook(
+                        json.loads(source.read_text(encoding="utf-8"))))
+                except (SubmissionError, ValueError, TypeError, AttributeError) as exc:
+                    student_problems.append(Problem(student, assignment, name, str(exc)))
+                    result.unreadable.setdefault(assignment, set()).add(student)
+                    continue
+                exercise = get_exercise(name)
+                key = code_fingerprint(exercise.name, grader_digest(exercise.name), rebuilt.student_code)
+                student_jobs.append(Job(student, assignment, name, exercise.name, key,
+                                        rebuilt.student_code, rebuilt.notes))
+            extras = sorted(p.name for p in folder.iterdir()
+                            if p.is_file() and p.suffix == ".ipynb" and p.stem not in sources)
+            for extra in extras:
+                student_problems.append(Problem(student, assignment, extra,
+                                                "an unexpected extra notebook (not graded)"))
+            result.problems.extend(student_problems)
+            fingerprint = "|".join(sorted(j.key for j in student_jobs)) + "|" + ";".join(
+                sorted(p.message for p in student_problems))
+            done = ledger.get(f"{assignment}/{student}") == fingerprint
+            if done and not force and course.autograded_dir(student, assignment).exists():
+                result.skipped += 1
+                continue
+            result.jobs.extend(student_jobs)
+            if student not in result.unreadable.get(assignment, set()):
+                result.students.setdefault(assignment, set()).add(student)
+                result.fingerprints[f"{assignment}/{student}"] = fingerprint
+    return result
+
+
+def ledger_path(course: Course) -> Path:
+    return course.root / "instructor" / "grading" / "ledger.json"
+
+
+def load_ledger(course: Course) -> dict:
+    try:
+        return json.loads(ledger_path(course).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def save_ledger(course: Course, entries: dict) -> None:
+    path = ledger_path(course)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(entries, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# -- phase 1: judging ------------------------------------------------------------------------
+def run_job(exercise: str, code: list) -> str:
+    """One sandboxed judge run; a plain function of plain data, so any worker can run it."""
+    from .judge import judge_cells
+    return judge_cells(exercise, code).to_json()
+
+
+class Progress:
+    """A progress bar on a terminal, one line per finished job elsewhere (logs, CI)."""
+
+    def __init__(self, total: int, stream=sys.stderr):
+        self.total, self.done, self.stream, self.started = total, 0, stream, time.monotonic()
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        elapsed = time.monotonic() - self.started
+        eta = elapsed / self.done * (self.total - self.done)
+        if self.tty:
+            filled = int(30 * self.done / max(self.total, 1))
+            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} "
+                              f"{elapsed:5.0f}s, ~{eta:.0f}s left  {label[:40]:<40}")
+            if self.done == self.total:
+                self.stream.write("\n")
+        else:
+            self.stream.write(f"[{self.done}/{self.total}] {label} ({elapsed:.0f}s, ~{eta:.0f}s left)\n")
+        self.stream.flush()
+
+
+def judge_all(jobs: list[Job], cache: Path, workers: int, scheduler: str | None) -> None:
+    todo = {}
+    for job in jobs:
+        if not (cache / f"{job.key}.json").exists():
+            todo.setdefault(job.key, job)  # identical code is judged once
+    cache.mkdir(parents=True, exist_ok=True)
+    if not todo:
+        return
+    progress = Progress(len(todo))
+
+    def store(job: Job, text: str) -> None:
+        (cache / f"{job.key}.json").write_text(text, encoding="utf-8")
+        report = JudgeReport.from_json(text)
+        progress.step(f"{job.student} {job.notebook}: {report.passed}/{len(report.results)} checks")
+
+    if scheduler:
+        from distributed import Client, as_completed as dask_completed
+
+        with Client(scheduler) as client:
+            futures = {client.submit(run_job, job.exercise, job.code, key=f"judge-{job.key}",
+                                     pure=True): job for job in todo.values()}
+            for future in dask_completed(futures):
+                store(futures[future], future.result())
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(run_job, job.exercise, job.code): job for job in todo.values()}
+        for future in as_completed(futures):
+            store(futures[future], future.result())
+
+
+# -- phase 2: the gradebook ------------------------------------------------------------------
+def autograde(course: Course, assignment: str, students: set[str], cache: Path) -> None:
+    """One nbgrader run for the pending students of an assignment (the others are excluded)."""
+    submitted = course.root / "instructor" / "submitted"
+    everyone = {p.name for p in submitted.glob("*") if (p / assignment).is_dir()}
+    excluded = sorted(everyone - students)
+    args = ["autograde", assignment, "--create", "--force"]
+    if excluded:
+        args.append(f"--CourseDirectory.student_id_exclude={','.join(excluded)}")
+    os.environ["DSP_JUDGE_CACHE"] = str(cache)
+    try:
+        course.nbgrader(*args)
+    finally:
+        os.environ.pop("DSP_JUDGE_CACHE", None)
+
+
+# -- reporting -------------------------------------------------------------------------------
+def export_csv(course: Course, path: Path) -> int:
+    from nbgrader.api import Gradebook
+
+    rows = 0
+    with Gradebook(course.db_url) as gradebook, open(path, "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["assignment", "student", "notebook", "grade_id", "score", "max_score"])
+        for assignment in gradebook.assignments:
+            for submission in assignment.submissions:
+                for notebook in submission.notebooks:
+                    for grade in notebook.grades:
+                        writer.writerow([assignment.name, submission.student.id, notebook.name,
+                                         grade.name, grade.score, grade.max_score])
+                        rows += 1
+    return rows
+
+
+def summary(course: Course, assignments: list[str], cache: Path, jobs: list[Job]) -> str:
+    from nbgrader.api import Gradebook
+
+    lines = []
+    failed_checks: Counter = Counter()
+    for job in jobs:
+        path = cache / f"{job.key}.json"
+        if path.exists():
+            for result in JudgeReport.from_json(path.read_text(encoding="utf-8")).results:
+                if not result.passed:
+                    failed_checks[f"{job.exercise}: {result.checks}"] += 1
+    with Gradebook(course.db_url) as gradebook:
+        for assignment in assignments:
+            try:
+                subs = gradebook.assignment_submissions(assignment)
+            except Exception:
+                continue
+            scores = [s.score for s in subs]
+            if not scores:
+                continue
+            maximum = subs[0].max_score
+            lines.append(f"{assignment}: {len(scores)} graded, mean {statistics.mean(scores):.1f} / "
+                         f"{maximum:g}, median {statistics.median(scores):.1f}")
+            per_cell: dict[str, list[float]] = {}
+            for s in subs:
+                for notebook in s.notebooks:
+                    for grade in notebook.grades:
+                        per_cell.setdefault(f"{notebook.name}/{grade.name}", []).append(
+                            (grade.score or 0) / grade.max_score if grade.max_score else 0)
+            for cell, fractions in sorted(per_cell.items()):
+                full = sum(f >= 1 for f in fractions)
+                lines.append(f"  {cell:<40} full marks {full:>4}/{len(fractions)}  "
+                             + _bar(full / len(fractions)))
+    if failed_checks:
+        lines.append("most failed hidden checks:")
+        for check, count in failed_checks.most_common(5):
+            lines.append(f"  {count:>4} × {check}")
+    return "\n".join(lines)
+
+
+def _bar(fraction: float, width: int = 20) -> str:
+    return "█" * round(fraction * width) + "·" * (width - round(fraction * width))
+
+
+def missing_from_gradebook(course: Course, assignments: list[str]) -> list[str]:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    missing = []
+    with Gradebook(course.db_url) as gradebook:
+        for assignment in assignments:
+            try:
+                if not gradebook.find_assignment(assignment).notebooks:
+                    missing.append(assignment)
+            except MissingEntry:
+                missing.append(assignment)
+    return missing
+
+
+def grade(course: Course, assignments: list[str], *, workers: int | None = None,
+          scheduler: str | None = None, force: bool = False, out=sys.stdout) -> int:
+    workers = workers or os.cpu_count() or 1
+    started = time.monotonic()
+    (course.root / "instructor").mkdir(exist_ok=True)
+    missing = missing_from_gradebook(course, assignments)
+    if missing:
+        print(f"error: the gradebook has no record of {', '.join(missing)}: release it first with "
+              f"`nbgrader generate_assignment {missing[0]}`", file=out)
+        return 2
+    work = plan(course, assignments, force)
+    for problem in work.problems:
+        print(f"problem: {problem.student} / {problem.assignment} / {problem.notebook}: "
+              f"{problem.message}", file=out)
+    print(f"{len(work.jobs)} notebooks to grade from "
+          f"{sum(len(s) for s in work.students.values())} submissions "
+          f"({work.skipped} already graded; --force regrades them)", file=out)
+    cache = course.root / "instructor" / "grading" / "reports"
+    if work.jobs:
+        judge_all(work.jobs, cache, workers, scheduler)
+    for assignment, students in sorted(work.unreadable.items()):
+        print(f"not graded (unreadable, see the problems above): {', '.join(sorted(students))}",
+              file=out)
+    for assignment, students in sorted(work.students.items()):
+        print(f"recording grades for {assignment} ({len(students)} submissions) in the gradebook",
+              file=out)
+        autograde(course, assignment, students, cache)
+    ledger = load_ledger(course)
+    ledger.update(work.fingerprints)
+    save_ledger(course, ledger)
+    export = course.root / "instructor" / "grades.csv"
+    rows = export_csv(course, export)
+    print(f"gradebook exported: {export} ({rows} grades)", file=out)
+    all_jobs = plan(course, assignments, force=True).jobs
+    print(summary(course, assignments, cache, all_jobs), file=out)
+    print(f"done in {time.monotonic() - started:.1f} s", file=out)
+    return 0
