@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -25,12 +26,12 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .course import Course
+from .course import Course, NbgraderFailed
 from .exercises import EXERCISES, get_exercise
 from .grading_run import grader_digest
 from .integrity import code_fingerprint, rebuild, source_cells_from_notebook
 from .judge import JudgeReport
-from .submission import SubmissionError, read_notebook
+from . import staging
 
 
 @dataclass
@@ -66,54 +67,52 @@ def assignments_with_sources(course: Course) -> list[str]:
     return sorted(p.name for p in (course.root / "solutions").iterdir() if p.is_dir())
 
 
-def plan(course: Course, assignments: list[str], force: bool) -> Plan:
-    """Which notebooks need judging and which students need (re)autograding."""
+def staged_root(course: Course) -> Path:
+    return course.root / "instructor" / "grading" / "staged"
+
+
+def plan(course: Course, assignments: list[str], force: bool, *, write_stage: bool = False) -> Plan:
+    """Which notebooks need judging and which students need (re)autograding; with
+    ``write_stage``, also the repaired copies nbgrader will read for them."""
     result = Plan()
     ledger = load_ledger(course)
     for assignment in assignments:
-        sources = {p.stem: p for p in (course.root / "solutions" / assignment).glob("*.ipynb")}
+        sources = {p.stem: p for p in (course.root / "solutions" / assignment).glob("*.ipynb")
+                   if p.stem in EXERCISES}
+        trusted = {name: source_cells_from_notebook(json.loads(path.read_text(encoding="utf-8")))
+                   for name, path in sources.items()}
+        released = {name: staging.released_settings(course.release_dir(assignment) / f"{name}.ipynb")
+                    for name in sources if (course.release_dir(assignment) / f"{name}.ipynb").exists()}
         submitted_root = course.root / "instructor" / "submitted"
         for student_dir in sorted(p for p in submitted_root.glob("*") if (p / assignment).is_dir()):
             student, folder = student_dir.name, student_dir / assignment
-            student_jobs, student_problems = [], []
-            for name, source in sorted(sources.items()):
-                if name not in EXERCISES:
+            staged = staging.stage(folder, sorted(sources), released)
+            student_jobs = []
+            for name, entry in sorted(staged.notebooks.items()):
+                if entry.notebook is None:
                     continue
-                path = folder / f"{name}.ipynb"
-                if not path.exists():
-                    others = sorted(p.name for p in folder.glob("*.ipynb"))
-                    hint = f" (it handed in {', '.join(others)}: renamed?)" if others else ""
-                    student_problems.append(Problem(student, assignment, name,
-                                                    f"{name}.ipynb is missing{hint}"))
-                    continue
-                try:
-                    notebook = read_notebook(path)
-                    rebuilt = rebuild(notebook.get("cells") or [], source_cells_from_notebook(
-                        json.loads(source.read_text(encoding="utf-8"))))
-                except (SubmissionError, ValueError, TypeError, AttributeError) as exc:
-                    student_problems.append(Problem(student, assignment, name, str(exc)))
-                    result.unreadable.setdefault(assignment, set()).add(student)
-                    continue
+                rebuilt = rebuild(entry.notebook["cells"], trusted[name])
                 exercise = get_exercise(name)
                 key = code_fingerprint(exercise.name, grader_digest(exercise.name), rebuilt.student_code)
                 student_jobs.append(Job(student, assignment, name, exercise.name, key,
-                                        rebuilt.student_code, rebuilt.notes))
-            extras = sorted(p.name for p in folder.iterdir()
-                            if p.is_file() and p.suffix == ".ipynb" and p.stem not in sources)
-            for extra in extras:
-                student_problems.append(Problem(student, assignment, extra,
-                                                "an unexpected extra notebook (not graded)"))
-            result.problems.extend(student_problems)
+                                        rebuilt.student_code, entry.notes + rebuilt.notes))
+            problems = [Problem(student, assignment, name, message)
+                        for name, message in staged.problems()]
+            result.problems.extend(problems)
+            if not staged.usable:
+                result.unreadable.setdefault(assignment, set()).add(student)
+                continue
             fingerprint = "|".join(sorted(j.key for j in student_jobs)) + "|" + ";".join(
-                sorted(p.message for p in student_problems))
+                sorted(p.message for p in problems))
             done = ledger.get(f"{assignment}/{student}") == fingerprint
             if done and not force and course.autograded_dir(student, assignment).exists():
                 result.skipped += 1
                 continue
             result.jobs.extend(student_jobs)
-            if student not in result.unreadable.get(assignment, set()):
-                result.students.setdefault(assignment, set()).add(student)
-                result.fingerprints[f"{assignment}/{student}"] = fingerprint
+            result.students.setdefault(assignment, set()).add(student)
+            result.fingerprints[f"{assignment}/{student}"] = fingerprint
+            if write_stage:
+                staging.write(staged, folder, staged_root(course) / student / assignment)
     return result
 
 
@@ -196,19 +195,26 @@ def judge_all(jobs: list[Job], cache: Path, workers: int, scheduler: str | None)
 
 
 # -- phase 2: the gradebook ------------------------------------------------------------------
-def autograde(course: Course, assignment: str, students: set[str], cache: Path) -> None:
-    """One nbgrader run for the pending students of an assignment (the others are excluded)."""
-    submitted = course.root / "instructor" / "submitted"
-    everyone = {p.name for p in submitted.glob("*") if (p / assignment).is_dir()}
-    excluded = sorted(everyone - students)
-    args = ["autograde", assignment, "--create", "--force"]
-    if excluded:
-        args.append(f"--CourseDirectory.student_id_exclude={','.join(excluded)}")
+def autograde(course: Course, assignment: str, students: set[str], cache: Path) -> list[str]:
+    """One nbgrader run over the staged copies of the pending students' submissions.
+    Returns the students nbgrader still could not grade (with its reason in the log)."""
+    staged = staged_root(course).relative_to(course.root)
+    args = ["autograde", assignment, "--create", "--force",
+            f"--CourseDirectory.submitted_directory={staged}"]
+    log = course.root / "instructor" / "grading" / f"nbgrader-autograde-{assignment}.log"
     os.environ["DSP_JUDGE_CACHE"] = str(cache)
     try:
-        course.nbgrader(*args)
+        done = course.nbgrader(*args)
+        log.write_text(done.stdout + done.stderr, encoding="utf-8")
+    except NbgraderFailed as exc:
+        log.write_text(str(exc), encoding="utf-8")
+        failed = sorted(s for s in students if not course.autograded_dir(s, assignment).exists())
+        if not failed:
+            raise
+        return failed
     finally:
         os.environ.pop("DSP_JUDGE_CACHE", None)
+    return []
 
 
 # -- reporting -------------------------------------------------------------------------------
@@ -292,12 +298,15 @@ def grade(course: Course, assignments: list[str], *, workers: int | None = None,
     workers = workers or os.cpu_count() or 1
     started = time.monotonic()
     (course.root / "instructor").mkdir(exist_ok=True)
+    os.environ["DSP_SANDBOX_HIDE"] = course.secret_folders()  # inherited by the local judges
     missing = missing_from_gradebook(course, assignments)
     if missing:
         print(f"error: the gradebook has no record of {', '.join(missing)}: release it first with "
               f"`nbgrader generate_assignment {missing[0]}`", file=out)
         return 2
-    work = plan(course, assignments, force)
+    if staged_root(course).exists():
+        shutil.rmtree(staged_root(course))
+    work = plan(course, assignments, force, write_stage=True)
     for problem in work.problems:
         print(f"problem: {problem.student} / {problem.assignment} / {problem.notebook}: "
               f"{problem.message}", file=out)
@@ -313,7 +322,10 @@ def grade(course: Course, assignments: list[str], *, workers: int | None = None,
     for assignment, students in sorted(work.students.items()):
         print(f"recording grades for {assignment} ({len(students)} submissions) in the gradebook",
               file=out)
-        autograde(course, assignment, students, cache)
+        for student in autograde(course, assignment, students, cache):
+            print(f"problem: {student} / {assignment}: nbgrader could not grade this submission "
+                  f"(see instructor/grading/nbgrader-autograde-{assignment}.log)", file=out)
+            work.fingerprints.pop(f"{assignment}/{student}", None)
     ledger = load_ledger(course)
     ledger.update(work.fingerprints)
     save_ledger(course, ledger)

@@ -50,14 +50,19 @@ class Course:
         env = dict(os.environ)
         env["PATH"] = venv_bin() + os.pathsep + env.get("PATH", "")  # nbgrader runs `alembic`
         env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        env["DSP_SANDBOX_HIDE"] = self.secret_folders()
         command = [sys.executable, "-m", "nbgrader", *args,
                    f"--CourseDirectory.root={self.root}", f"--CourseDirectory.db_url={self.db_url}"]
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=timeout, stdin=subprocess.DEVNULL)
         if done.returncode != 0:
             raise NbgraderFailed(f"nbgrader {' '.join(args)} failed ({done.returncode}):\n"
-                                 + done.stdout[-3000:] + done.stderr[-5000:])
+                                 + done.stdout + done.stderr)
         return done
+
+    def secret_folders(self) -> str:
+        """This course's folders that students' code must not see (see sandbox.isolation)."""
+        return os.pathsep.join(str(self.root / name) for name in ("solutions", "instructor"))
 
     def release_dir(self, assignment: str) -> Path:
         return self.root / "exercises" / assignment

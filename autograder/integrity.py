@@ -87,7 +87,8 @@ def rebuild(cells: list[dict], source_cells: dict[str, SourceCell]) -> Rebuilt:
                 if cell.get("cell_type") != trusted.cell_type:
                     notes.append(f"the {_describe(trusted)} {grade_id!r} had been changed to a "
                                  f"{cell.get('cell_type')} cell; it was restored")
-                elif trusted.graded and _text(cell.get("source")) != without_hidden_tests(trusted.source):
+                elif trusted.graded and _text(cell.get("source")) not in (
+                        without_hidden_tests(trusted.source), trusted.source):
                     notes.append(f"the graded cell {grade_id!r} had been edited; the original was "
                                  "restored before grading")
                 elif not trusted.graded and _text(cell.get("source")).rstrip("\n") != trusted.source.rstrip("\n"):

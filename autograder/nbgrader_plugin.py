@@ -27,11 +27,13 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor, OverwriteCells
 
+from . import staging
 from .exercises import EXERCISES
 from .grading_run import part_of_cell, run_judge
 from .integrity import SourceCell, code_fingerprint, rebuild, without_hidden_tests
 from .judge import JudgeReport
 from .report import format_notes, format_part
+from .submission import SubmissionError, read_notebook
 
 CACHE_ENV = "DSP_JUDGE_CACHE"  # folder of judge reports computed ahead (python -m autograder grade)
 
@@ -63,8 +65,9 @@ class SandboxGrading(NbGraderPreprocessor):
         notebook_id, assignment_id, student_id = info["notebook"], info["assignment"], info["student"]
         with Gradebook(info["db_url"]) as gradebook:
             trusted = gradebook_source_cells(gradebook, notebook_id, assignment_id)
-        submitted = self._submitted_cells(assignment_id, student_id, notebook_id, nb)
+        submitted, staging_notes = self._submitted_cells(assignment_id, student_id, notebook_id, nb)
         rebuilt = rebuild(submitted, trusted)
+        rebuilt.notes[:0] = staging_notes
 
         parts = {gid: part_of_cell(cell["source"]) for gid, cell in rebuilt.graded.items()}
         exercises = {found[0] for found in parts.values() if found}
@@ -99,15 +102,16 @@ class SandboxGrading(NbGraderPreprocessor):
             self.log.warning("%s %s: %s", student_id, notebook_id, note)
         return nb, resources
 
-    def _submitted_cells(self, assignment_id, student_id, notebook_id, nb) -> list:
-        """The cells as the student handed them in (before nbgrader's sanitizing repaired them)."""
+    def _submitted_cells(self, assignment_id, student_id, notebook_id, nb) -> tuple[list, list]:
+        """The cells as the student handed them in (before nbgrader's sanitizing repaired them),
+        and what staging (python -m autograder grade) had to do to make them readable."""
         coursedir = CourseDirectory(config=self.config)
-        path = Path(coursedir.format_path(coursedir.submitted_directory, student_id, assignment_id)) \
-            / f"{notebook_id}.ipynb"
+        folder = Path(coursedir.format_path(coursedir.submitted_directory, student_id, assignment_id))
+        notes = staging.read_notes(folder, notebook_id)
         try:
-            return json.loads(path.read_text(encoding="utf-8"))["cells"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return [dict(cell) for cell in nb.cells]
+            return read_notebook(folder / f"{notebook_id}.ipynb")["cells"], notes
+        except (SubmissionError, KeyError, TypeError):
+            return [dict(cell) for cell in nb.cells], notes
 
     def _judge(self, exercise: str, code: list[dict]) -> JudgeReport:
         key = code_fingerprint(exercise, suite_digest(exercise), code)

@@ -56,6 +56,10 @@ def format_part(report: JudgeReport, part: str) -> tuple[bool, str]:
     ok = passed == len(results)
     head = (f"{PASS if ok else FAIL} {passed} of {len(results)} hidden checks passed")
     body = [format_result(r) for r in results]
+    if not ok:
+        body.append("  To reproduce a ✘: the inputs it names are enough to rebuild the case in a cell of "
+                    "your own\n  (with FakeClock where time matters); this cell's visible checks "
+                    "exercise the same rule.")
     notes = format_load_errors(report)
     return ok, "\n".join([head, *body, *notes])
 

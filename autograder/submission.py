@@ -49,6 +49,9 @@ def read_notebook(path: Path) -> dict:
                               "fetch a fresh copy of the assignment") from None
     if not isinstance(notebook, dict):
         raise SubmissionError(f"{path.name} is not a notebook (its JSON is not an object)")
+    if notebook.get("nbformat") in (3,):
+        import nbformat  # an old Jupyter's format: convert it, as nbgrader does
+        return nbformat.reads(text, as_version=4)
     if notebook.get("nbformat") != 4:
         raise SubmissionError(f"{path.name} is in notebook format {notebook.get('nbformat')!r}; "
                               "this course needs format 4 (JupyterLab 4 saves it)")

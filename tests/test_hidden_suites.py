@@ -132,4 +132,4 @@ def test_always_equal_objects_do_not_fool_the_checks(tmp_path):
         "    state = Anything()\n"
         "    def call(self, func, *a, **k): return Anything()\n")
     report = judge("circuit_breaker", impl)
-    assert report.passed <= 1, [r.checks for r in report.results if r.passed]
+    assert report.passed == 0, [r.checks for r in report.results if r.passed]

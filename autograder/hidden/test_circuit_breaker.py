@@ -3,6 +3,7 @@
 Each test's docstring is what the student reads as "what this checks"; each assertion message says
 what was expected and what happened, with the inputs that show it.
 """
+# DSP-CANARY-CIRCUIT_BREAKER-9c41: hidden-suite text; must never reach a student (see tests).
 from __future__ import annotations
 
 import threading

@@ -4,6 +4,7 @@
 127.0.0.1 that this process runs; the socket is handed to the student's code as a real socket.
 Real-time checks use wide tolerances: they ask "did the right limit stop it", never "how fast".
 """
+# DSP-CANARY-TIMEOUT-9c41: hidden-suite text; must never reach a student (see tests).
 from __future__ import annotations
 
 import pytest

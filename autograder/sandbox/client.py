@@ -35,15 +35,23 @@ class SandboxError(Exception):
     """The student's code could not be loaded or stopped answering; the message says why."""
 
 
+def _env_number(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
 @dataclass
 class Limits:
-    """How much one student's code may use. Generous for correct code, fatal for runaway code."""
+    """How much one student's code may use. Generous for correct code, fatal for runaway code.
+    Each can be changed with an environment variable (e.g. DSP_LIMIT_CALL_SECONDS=30)."""
 
-    load_seconds: float = 60.0
-    call_seconds: float = 10.0
-    memory_bytes: int = 3 * 1024**3
+    load_seconds: float = field(default_factory=lambda: _env_number("DSP_LIMIT_LOAD_SECONDS", 60))
+    call_seconds: float = field(default_factory=lambda: _env_number("DSP_LIMIT_CALL_SECONDS", 10))
+    total_seconds: float = field(default_factory=lambda: _env_number("DSP_LIMIT_TOTAL_SECONDS", 300))
+    memory_bytes: int = field(default_factory=lambda: int(_env_number("DSP_LIMIT_MEMORY_MB", 3072)) * 1024**2)
     file_bytes: int = 64 * 1024**2
-    total_seconds: float = 300.0  # for one whole submission; later checks fail fast past it
     isolate: bool = True  # walls (see isolation.py) where the machine allows them
 
 
