@@ -23,11 +23,12 @@ COURSE_ID = "dspatterns"
 
 
 def student_nbgrader(home: Path, user: str, exchange: Path, *args: str) -> str:
-    """An nbgrader command run by a student: their own folder, their own user name."""
+    """An nbgrader command run by a student in their own folder. All students here share one OS
+    account, so each names itself (as on a JupyterHub, where the account is the student)."""
     env = {"PATH": venv_bin() + os.pathsep + "/usr/bin:/bin", "HOME": str(home), "USER": user,
            "LOGNAME": user, "LANG": "C.UTF-8"}
     done = subprocess.run([sys.executable, "-m", "nbgrader", *args, f"--course={COURSE_ID}",
-                           f"--Exchange.root={exchange}"], cwd=home, env=env, capture_output=True,
+                           f"--Exchange.root={exchange}", f"--CourseDirectory.student_id={user}"], cwd=home, env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, f"{user}: nbgrader {' '.join(args)}\n{done.stdout}{done.stderr}"
     return done.stdout + done.stderr

@@ -3,7 +3,10 @@ marks, the untouched stub scores zero and every known-buggy implementation loses
 committed release equals what nbgrader generates now and carries no solution or hidden-test code."""
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -17,10 +20,20 @@ ASSIGNMENTS = sorted({exercise.assignment for exercise in EXERCISES.values()})
 MUTANTS = [(name, path) for name, exercise in sorted(EXERCISES.items()) for path in exercise.mutants]
 
 
+def grade_with_command(course):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    for assignment in ASSIGNMENTS:
+        done = subprocess.run([sys.executable, "-m", "autograder", "grade", assignment, "--course",
+                               str(course.root)], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=3000)
+        assert done.returncode == 0, done.stdout + done.stderr[-5000:]
+
+
 @pytest.fixture(scope="module")
 def graded_course(tmp_path_factory):
     """One scratch course per test module: every assignment generated, and for every exercise a
-    reference, a stub and each mutant submitted as a separate student, autograded in one run."""
+    reference, a stub and each mutant submitted as a separate student, graded in one run of
+    `python -m autograder grade` (whose gradebook step is a real `nbgrader autograde`)."""
     course = Course.scratch(tmp_path_factory.mktemp("course"))
     for assignment in ASSIGNMENTS:
         course.generate(assignment)
@@ -35,9 +48,28 @@ def graded_course(tmp_path_factory):
             student = f"{name}--{label}".replace("_", "-")
             course.submit(student, exercise.assignment, {name: notebook})
             students[(name, label)] = student
+    grade_with_command(course)
+    return course, students
+
+
+@pytest.mark.slow
+def test_plain_nbgrader_autograde_gives_reference_full_marks_and_stub_zero(tmp_path):
+    """The same verdicts through plain `nbgrader autograde`, one submission at a time, no cache."""
+    course = Course.scratch(tmp_path)
+    for assignment in ASSIGNMENTS:
+        course.generate(assignment)
+    for name, exercise in EXERCISES.items():
+        release = course.release_dir(exercise.assignment) / f"{name}.ipynb"
+        course.submit(f"ref-{name}", exercise.assignment,
+                      {name: filled_notebook(release, solution_code(exercise.source_notebook))})
+        course.submit(f"stub-{name}", exercise.assignment, {name: release})
     for assignment in ASSIGNMENTS:
         course.autograde(assignment)
-    return course, students
+    for name, exercise in EXERCISES.items():
+        score, maximum, cells = exercise_total(course, f"ref-{name}", exercise)
+        assert score == maximum, f"{name} reference: {cells}"
+        score, maximum, cells = exercise_total(course, f"stub-{name}", exercise)
+        assert score == 0, f"{name} stub: {cells}"
 
 
 def exercise_total(course, student, exercise):

@@ -91,6 +91,9 @@ class Sandbox:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "JUPYTER_"))}
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         env["PYTHONUNBUFFERED"] = "1"
+        # glibc gives each thread its own 64 MB malloc arena; under an address-space limit that
+        # would make a correct, threaded solution run out of "memory" it never used.
+        env["MALLOC_ARENA_MAX"] = "2"
         self.process = subprocess.Popen(
             [sys.executable, "-I", os.path.join(self._workdir, "runner.py"),
              str(sandbox_end.fileno()), code_path],

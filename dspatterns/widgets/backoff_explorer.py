@@ -1,0 +1,228 @@
+"""Backoff policies drawn for a crowd: how long clients sleep, and when they all come back.
+
+One client's backoff is a short list of numbers; the reason jitter exists only appears with many
+clients that failed at the same moment. So every view here draws a crowd (200 clients by default):
+the top panel answers "how long does a client sleep after failed attempt k?" (every client's sleep,
+the middle 80% as a band, the unjittered policy as a line) and the bottom one "when does the crowd try
+again?". Without jitter the whole crowd lands on one instant per retry; with jitter it spreads out.
+"""
+from __future__ import annotations
+
+import math
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from dspatterns.resilience.backoff_curves import (
+    JITTERS,
+    STRATEGIES,
+    delay_schedule,
+    jittered_schedules,
+    percentile_band,
+    retry_times,
+)
+
+SAMPLES_TRACE = "each client's sleep"
+BAND_TRACE = "middle 80% of clients"
+MEDIAN_TRACE = "median"
+PLAIN_TRACE = "without jitter"
+CAP_TRACE = "cap"
+RETRIES_TRACE = "each client's retry"
+PLAIN_RETRIES_TRACE = "retry without jitter"
+TRACE_NAMES = (
+    SAMPLES_TRACE, BAND_TRACE, MEDIAN_TRACE, PLAIN_TRACE, CAP_TRACE, RETRIES_TRACE, PLAIN_RETRIES_TRACE,
+)
+CROWD_COLOUR = "#1f77b4"
+PLAIN_COLOUR = "#d62728"
+SPREAD = 0.28  # markers are spread sideways by up to this much, so that a crowd does not hide in one dot
+
+
+def backoff_figure(
+    strategy: str = "exponential",
+    jitter: str = "full",
+    *,
+    base: float = 1.0,
+    cap: float = 30.0,
+    attempts: int = 7,
+    samples: int = 200,
+    seed: int = 0,
+) -> go.Figure:
+    """A plain ``go.Figure`` of one policy and crowd: renders without a kernel, testable as data."""
+    series = _series(strategy, jitter, base, cap, attempts, samples, seed)
+    figure = make_subplots(
+        rows=2, cols=1, vertical_spacing=0.16, row_heights=[0.6, 0.4],
+        subplot_titles=(
+            "How long does each client sleep after failed attempt k?",
+            "When does the crowd try again? (calls failing instantly at t = 0)",
+        ),
+    )
+    marker = {"color": CROWD_COLOUR, "size": 4, "opacity": 0.35}
+    figure.add_trace(go.Scatter(
+        name=SAMPLES_TRACE, mode="markers", marker=marker,
+        hovertemplate="sleep %{y:.2f} s<extra></extra>", **series[SAMPLES_TRACE],
+    ), row=1, col=1)
+    figure.add_trace(go.Scatter(
+        name=BAND_TRACE, mode="lines", fill="toself", fillcolor="rgba(31, 119, 180, 0.15)",
+        line={"width": 0}, hoverinfo="skip", **series[BAND_TRACE],
+    ), row=1, col=1)
+    figure.add_trace(go.Scatter(
+        name=MEDIAN_TRACE, mode="lines+markers", line={"color": CROWD_COLOUR, "width": 2},
+        hovertemplate="median %{y:.2f} s<extra></extra>", **series[MEDIAN_TRACE],
+    ), row=1, col=1)
+    figure.add_trace(go.Scatter(
+        name=PLAIN_TRACE, mode="lines+markers", line={"color": PLAIN_COLOUR, "width": 2, "dash": "dash"},
+        hovertemplate="no jitter: %{y:.2f} s<extra></extra>", **series[PLAIN_TRACE],
+    ), row=1, col=1)
+    figure.add_trace(go.Scatter(
+        name=CAP_TRACE, mode="lines", line={"color": "#555", "width": 1, "dash": "dot"},
+        hovertemplate="cap %{y:.2f} s<extra></extra>", **series[CAP_TRACE],
+    ), row=1, col=1)
+    figure.add_trace(go.Scatter(
+        name=RETRIES_TRACE, mode="markers", marker=marker, showlegend=False,
+        hovertemplate="t=%{x:.2f} s<extra></extra>", **series[RETRIES_TRACE],
+    ), row=2, col=1)
+    figure.add_trace(go.Scatter(
+        name=PLAIN_RETRIES_TRACE, mode="markers", showlegend=False,
+        marker={"color": PLAIN_COLOUR, "size": 11, "symbol": "diamond-open", "line": {"width": 2}},
+        hovertemplate="every client without jitter: t=%{x:.2f} s<extra></extra>", **series[PLAIN_RETRIES_TRACE],
+    ), row=2, col=1)
+    figure.update_xaxes(title_text="after failed attempt k", dtick=1, row=1, col=1)
+    figure.update_yaxes(title_text="sleep (s)", rangemode="tozero", row=1, col=1)
+    figure.update_xaxes(title_text="time since the crowd first failed (s)", rangemode="tozero", row=2, col=1)
+    figure.update_yaxes(title_text="attempt", dtick=1, row=2, col=1)
+    figure.update_layout(
+        title=_title(strategy, jitter, base, cap, attempts), height=620, template="plotly_white",
+        margin={"l": 60, "r": 20, "t": 90, "b": 50},
+    )
+    return figure
+
+
+def backoff_summary(
+    strategy: str = "exponential",
+    jitter: str = "full",
+    *,
+    base: float = 1.0,
+    cap: float = 30.0,
+    attempts: int = 7,
+    samples: int = 200,
+    seed: int = 0,
+) -> str:
+    """One HTML sentence on the total wait: how long a caller may hang before the last attempt."""
+    plain = delay_schedule(strategy, base=base, cap=cap, attempts=attempts)
+    totals = sorted(sum(row) for row in jittered_schedules(
+        strategy, jitter, base=base, cap=cap, attempts=attempts, samples=samples, seed=seed))
+    text = (
+        f"{attempts} attempts means {attempts - 1} sleeps. Without jitter a client sleeps "
+        f"<b>{sum(plain):.1f} s</b> in total before its last attempt"
+    )
+    if jitter == "none":
+        return text + ", and so does every other client: they all retry at the same instants."
+    return text + (
+        f"; with {jitter} jitter the {samples} clients sleep between <b>{totals[0]:.1f} s</b> and "
+        f"<b>{totals[-1]:.1f} s</b> (median {totals[len(totals) // 2]:.1f} s)."
+    )
+
+
+def backoff_explorer(
+    strategy: str = "exponential",
+    jitter: str = "full",
+    *,
+    base: float = 1.0,
+    cap: float = 30.0,
+    attempts: int = 7,
+    samples: int = 200,
+    seed: int = 0,
+) -> widgets.VBox:
+    """Controls over the policy and one FigureWidget redrawn in place.
+
+    The crowd is fixed by ``seed`` ("new crowd" draws another), so moving a slider shows that
+    setting's effect on the same clients rather than a fresh roll of the dice.
+    """
+    style = {"description_width": "initial"}
+    strategy_box = widgets.Dropdown(options=STRATEGIES, value=strategy, description="strategy", style=style)
+    jitter_box = widgets.ToggleButtons(options=JITTERS, value=jitter, description="jitter", style=style)
+    base_slider = widgets.FloatSlider(
+        value=base, min=0.1, max=5.0, step=0.1, description="base (s)", continuous_update=False, style=style,
+    )
+    cap_slider = widgets.FloatSlider(
+        value=cap, min=1.0, max=120.0, step=1.0, description="cap (s)", continuous_update=False, style=style,
+    )
+    attempts_slider = widgets.IntSlider(
+        value=attempts, min=2, max=12, description="attempts", continuous_update=False, style=style,
+    )
+    seed_box = widgets.IntText(value=seed, description="seed", layout={"width": "150px"})
+    new_crowd = widgets.Button(description="new crowd", icon="refresh", layout={"width": "120px"})
+
+    def settings() -> dict:
+        return dict(
+            strategy=strategy_box.value, jitter=jitter_box.value, base=base_slider.value, cap=cap_slider.value,
+            attempts=attempts_slider.value, samples=samples, seed=seed_box.value,
+        )
+
+    figure = go.FigureWidget(backoff_figure(**settings()))
+    summary = widgets.HTML(backoff_summary(**settings()))
+
+    def redraw(_change=None) -> None:
+        now = settings()
+        series = _series(now["strategy"], now["jitter"], now["base"], now["cap"], now["attempts"],
+                         samples, now["seed"])
+        with figure.batch_update():
+            for trace in figure.data:
+                trace.update(series[trace.name])
+            figure.layout.title.text = _title(now["strategy"], now["jitter"], now["base"], now["cap"],
+                                              now["attempts"])
+        summary.value = backoff_summary(**now)
+
+    for control in (strategy_box, jitter_box, base_slider, cap_slider, attempts_slider, seed_box):
+        control.observe(redraw, names="value")
+    new_crowd.on_click(lambda _button: setattr(seed_box, "value", seed_box.value + 1))
+
+    sliders = widgets.GridBox(
+        [base_slider, cap_slider, attempts_slider, strategy_box],
+        layout=widgets.Layout(grid_template_columns="repeat(2, minmax(260px, 1fr))"),
+    )
+    return widgets.VBox([jitter_box, sliders, widgets.HBox([seed_box, new_crowd]), summary, figure])
+
+
+def _series(
+    strategy: str, jitter: str, base: float, cap: float, attempts: int, samples: int, seed: int,
+) -> dict[str, dict[str, list]]:
+    """The x/y data of every trace, by name: shared by the static figure and the in-place redraw."""
+    plain = delay_schedule(strategy, base=base, cap=cap, attempts=attempts)
+    crowd = jittered_schedules(strategy, jitter, base=base, cap=cap, attempts=attempts, samples=samples,
+                               seed=seed)
+    band = percentile_band(crowd)
+    failed = list(range(1, attempts))
+    offsets = _offsets(samples)
+
+    sample_x, sample_y, retry_x, retry_y = [], [], [], []
+    for offset, row, times in zip(offsets, crowd, retry_times(crowd)):
+        sample_x += [k + offset for k in failed]
+        sample_y += row
+        retry_x += times
+        retry_y += [k + 1 + offset for k in failed]
+    plain_times = retry_times([plain])[0]
+    top = max([*plain, *(max(row) for row in crowd)], default=0.0)
+    show_cap = math.isfinite(cap) and cap <= 1.15 * top
+    return {
+        SAMPLES_TRACE: {"x": sample_x, "y": sample_y},
+        BAND_TRACE: {"x": failed + failed[::-1], "y": list(band.high) + list(band.low)[::-1]},
+        MEDIAN_TRACE: {"x": failed, "y": list(band.median)},
+        PLAIN_TRACE: {"x": failed, "y": plain},
+        CAP_TRACE: {"x": [0.6, attempts - 0.6] if show_cap else [], "y": [cap, cap] if show_cap else []},
+        RETRIES_TRACE: {"x": retry_x, "y": retry_y},
+        PLAIN_RETRIES_TRACE: {"x": plain_times, "y": [k + 1 for k in failed]},
+    }
+
+
+def _offsets(samples: int) -> list[float]:
+    # Evenly spaced, not random: the sideways spread must not look like information.
+    if samples == 1:
+        return [0.0]
+    return [-SPREAD + 2 * SPREAD * i / (samples - 1) for i in range(samples)]
+
+
+def _title(strategy: str, jitter: str, base: float, cap: float, attempts: int) -> str:
+    jitter_text = "no jitter" if jitter == "none" else f"{jitter} jitter"
+    return f"{strategy} backoff, {jitter_text}: base {base:g} s, cap {cap:g} s, {attempts} attempts"
