@@ -165,12 +165,14 @@ def stage(folder: Path, expected: list[str], released: dict[str, dict[str, dict]
 
 
 def write(staged: StagedSubmission, original: Path, dest: Path) -> None:
-    """The staged copy nbgrader will read: repaired notebooks, the timestamp, and the notes."""
+    """The staged copy nbgrader will read: repaired notebooks, the other files as they were, and
+    the notes."""
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    if (original / "timestamp.txt").exists():
-        shutil.copy(original / "timestamp.txt", dest / "timestamp.txt")
+    for path in original.iterdir():  # timestamp.txt, submission_secret.txt (for feedback), extras
+        if path.is_file() and path.suffix != ".ipynb" and path.name != NOTES_FILE:
+            shutil.copy(path, dest / path.name)
     notes = {}
     for name, entry in staged.notebooks.items():
         if entry.notebook is not None:

@@ -100,9 +100,19 @@ def test_untouched_stub_scores_zero(graded_course, name):
 @pytest.mark.parametrize("name,mutant", MUTANTS, ids=[f"{n}/{p.stem}" for n, p in MUTANTS])
 def test_every_mutant_loses_points(graded_course, name, mutant):
     course, students = graded_course
-    score, maximum, per_cell = exercise_total(course, students[(name, f"mutant-{mutant.stem}")],
-                                              EXERCISES[name])
+    student = students[(name, f"mutant-{mutant.stem}")]
+    score, maximum, per_cell = exercise_total(course, student, EXERCISES[name])
     assert score < maximum, f"known-buggy {mutant.name} scored full marks ({per_cell})"
+    notebook = nbformat.read(course.autograded_dir(student, EXERCISES[name].assignment)
+                             / f"{name}.ipynb", 4)
+    for cell in graded_cells(notebook):
+        lines = "\n".join("\n".join(o.get("traceback", [])) + o.get("text", "")
+                          for o in cell.outputs).splitlines()
+        for index, line in enumerate(lines):
+            if line.lstrip().startswith("✘ ") and "hidden checks passed" not in line:
+                said = lines[index + 1] if index + 1 < len(lines) else ""
+                assert said.startswith("      ") and said.strip(), \
+                    f"{mutant.name}: '{line.strip()}' failed without saying why"
 
 
 @pytest.mark.slow

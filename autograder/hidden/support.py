@@ -28,7 +28,7 @@ def expect(condition: bool, message: str) -> None:
         raise AssertionError(message)
 
 
-def wait_until(predicate, timeout: float = 10.0) -> bool:
+def wait_until(predicate, timeout: float = 30.0) -> bool:
     """Poll ``predicate`` until it holds or ``timeout`` real seconds pass (for thread tests only)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

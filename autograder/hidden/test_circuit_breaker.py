@@ -366,7 +366,7 @@ class TestThreads:
             settled = wait_until(lambda: gate.inside + len(refused) >= 12 or gate.inside > 3)
             expect(gate.inside <= 3, f"{gate.inside} trial calls ran at once with "
                                      "half_open_max_calls=3")
-            expect(settled, f"after 10 s only {gate.inside} trials started and {len(refused)} calls "
+            expect(settled, f"after 30 s only {gate.inside} trials started and {len(refused)} calls "
                             "were refused: extra calls must be refused at once, not wait")
             expect_equal(gate.inside, 3, "trial calls running at once")
         finally:
