@@ -5,6 +5,7 @@ what was expected and what happened, with the inputs (and seeds) that show it. R
 `random.Random(seed)` objects handed to the student's code, with the seeds in the messages; the
 statistical checks allow five standard errors, so a correct implementation passes them for any seed.
 """
+# DSP-CANARY-RETRY-9c41: hidden-suite text; must never reach a student (see tests).
 from __future__ import annotations
 
 import math
@@ -120,11 +121,22 @@ def describe(outcome):
     kind, value = outcome
     if kind == "returned":
         return f"returned {value!r}"
-    return f"raised {type(value).__name__}({value})"
+    text = f"raised {type(value).__name__}({value})"
+    where = getattr(value, "remote_traceback", None)  # set on exceptions your code raised itself
+    if where and type(value).__module__ == "builtins":  # e.g. a TypeError: say where
+        text += f" at {where[-1]}"
+    return text
 
 
 def args_text(kwargs):
     return ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+
+
+def expect_a_failure_propagated(outcome, rec, setup):
+    """Every call failed: what came out must be one of func's own exceptions (not a crash)."""
+    expect(outcome[0] == "raised" and any(outcome[1] is error for error in rec.raised),
+           f"{setup}: every call failed, so the last failure should propagate, but you "
+           f"{describe(outcome)}")
 
 
 # -------------------------------------------------------------------------------------- delays
@@ -343,7 +355,7 @@ class TestAttempts:
         """an exception outside retry_on propagates at once: no sleep and no further attempt"""
         rec = Recorder("other", "ok")
         outcome = run(impl, rec, max_attempts=4, retry_on=(Boom,))
-        expect(outcome[0] == "raised" and outcome[1] is rec.raised[0],
+        expect(outcome[0] == "raised" and rec.raised and outcome[1] is rec.raised[0],
                f"func raising Unrelated with retry_on=(Boom,): that exception should propagate "
                f"unchanged, but you {describe(outcome)}")
         expect_equal(rec.log, ["call"], "what happened (call/sleep) when the first call raised an "
@@ -351,7 +363,7 @@ class TestAttempts:
 
         rec = Recorder("fail", "fail", "other", "ok")
         outcome = run(impl, rec, max_attempts=5, base_delay=1.0, retry_on=(Boom,))
-        expect(outcome[0] == "raised" and outcome[1] is rec.raised[-1],
+        expect(outcome[0] == "raised" and rec.raised and outcome[1] is rec.raised[-1],
                f"calls raising Boom, Boom, then Unrelated with retry_on=(Boom,), max_attempts=5: "
                f"the Unrelated should propagate, but you {describe(outcome)}")
         expect(rec.log == ["call", ("sleep", 1.0), "call", ("sleep", 2.0), "call"],
@@ -377,7 +389,9 @@ def jittered_runs(impl, jitter, seeds, **kwargs):
     runs = []
     for seed in seeds:
         rec = Recorder("fail")
-        run(impl, rec, jitter=jitter, rng=random.Random(seed), **kwargs)
+        outcome = run(impl, rec, jitter=jitter, rng=random.Random(seed), **kwargs)
+        expect_a_failure_propagated(outcome, rec, f"retry_with_backoff({args_text(kwargs)}, "
+                                                  f"jitter={jitter!r}, rng=random.Random({seed}))")
         runs.append(rec)
     return runs
 
@@ -387,12 +401,16 @@ class TestSleeps:
     def test_sleeps_only_between_attempts(self, impl):
         """sleeps once after each failed attempt except the last: never before the first call or after the last"""
         rec = Recorder("fail")
-        run(impl, rec, max_attempts=4, base_delay=1.0)
+        outcome = run(impl, rec, max_attempts=4, base_delay=1.0)
+        expect_a_failure_propagated(outcome, rec, "retry_with_backoff(max_attempts=4, base_delay=1.0)")
         want = ["call", ("sleep", 1.0), "call", ("sleep", 2.0), "call", ("sleep", 4.0), "call"]
         expect(rec.log == want, f"max_attempts=4, base_delay=1, every call failing: expected call, "
                                 f"sleep(1), call, sleep(2), call, sleep(4), call; got {rec.pretty_log()}")
         rec = Recorder("fail", "ok")
-        run(impl, rec, max_attempts=4, base_delay=1.0)
+        outcome = run(impl, rec, max_attempts=4, base_delay=1.0)
+        expect(outcome == ("returned", "ok"), f"retry_with_backoff(max_attempts=4, base_delay=1.0) "
+                                              f"with the second call returning 'ok': should return "
+                                              f"'ok', but you {describe(outcome)}")
         expect(rec.log == ["call", ("sleep", 1.0), "call"],
                f"max_attempts=4, base_delay=1, the second call succeeding: expected call, sleep(1), "
                f"call; got {rec.pretty_log()}")
@@ -403,7 +421,8 @@ class TestSleeps:
         for max_delay in (INF, 2.2):
             rec = Recorder("fail")
             kwargs = dict(max_attempts=7, base_delay=0.5, strategy=strategy, max_delay=max_delay)
-            run(impl, rec, **kwargs)
+            outcome = run(impl, rec, **kwargs)
+            expect_a_failure_propagated(outcome, rec, f"retry_with_backoff({args_text(kwargs)})")
             want = [expected_delay(n, 0.5, strategy, max_delay) for n in range(1, 7)]
             expect(all_close(rec.sleeps, want), f"retry_with_backoff({args_text(kwargs)}), every "
                                                 f"call failing: expected sleeps {want}, got "
@@ -412,14 +431,14 @@ class TestSleeps:
     @pytest.mark.parametrize("jitter", ["full", "equal"])
     def test_jittered_sleeps_per_attempt(self, impl, jitter):
         """full/equal jitter apply to each attempt's capped delay: right range and mean for every attempt"""
-        kwargs = dict(max_attempts=5, base_delay=1.0, strategy="exponential", max_delay=5.0)
+        kwargs = dict(max_attempts=6, base_delay=1.0, strategy="exponential", max_delay=5.0)
         seeds = range(120)
         runs = jittered_runs(impl, jitter, seeds, **kwargs)
         setup = (f"retry_with_backoff({args_text(kwargs)}, jitter={jitter!r}, "
                  f"rng=random.Random(seed)), every call failing")
         for rec, seed in zip(runs, seeds):
-            expect_equal(len(rec.sleeps), 4, f"number of sleeps in {setup} with seed={seed}")
-        for attempt in range(1, 5):
+            expect_equal(len(rec.sleeps), 5, f"number of sleeps in {setup} with seed={seed}")
+        for attempt in range(1, 6):
             delay = expected_delay(attempt, 1.0, "exponential", 5.0)
             low = 0.0 if jitter == "full" else delay / 2
             values = [rec.sleeps[attempt - 1] for rec in runs]
@@ -478,7 +497,8 @@ class TestSleeps:
     def test_default_sleeps(self, impl):
         """the defaults (base_delay=1, exponential, no cap, no jitter) sleep 1 s, then 2 s"""
         rec = Recorder("fail")
-        run(impl, rec)
+        outcome = run(impl, rec)
+        expect_a_failure_propagated(outcome, rec, "retry_with_backoff(func, sleep=...)")
         expect(all_close(rec.sleeps, [1.0, 2.0]), f"retry_with_backoff(func, sleep=...) with every "
                                                   f"call failing: expected sleeps [1.0, 2.0], got "
                                                   f"{rounded(rec.sleeps)}")

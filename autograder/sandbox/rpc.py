@@ -249,6 +249,8 @@ class Peer:
             return method(*args, **kwargs)
         if kind == "len":
             return len(obj)
+        if kind == "bool":
+            return bool(obj)
         if kind == "contains":
             return self.decode(message.get("value")) in obj
         if kind == "getitem":
@@ -495,6 +497,9 @@ class Proxy:
 
     def __len__(self):
         return self._peer.request("len", obj=self._handle)
+
+    def __bool__(self):  # `rng or random.Random()` must ask the object, not its length
+        return bool(self._peer.request("bool", obj=self._handle))
 
     def __contains__(self, item):
         return self._peer.request("contains", obj=self._handle, value=self._peer.encode(item))
