@@ -199,14 +199,23 @@ def judge_cells(exercise_name: str, cells: list[dict], parts: set[str] | None = 
     args = [str(exercise.hidden_suite), "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
             "--assert=plain", "--tb=no", "--no-header", "-o", "console_output_style=classic",
             "--rootdir", str(exercise.hidden_suite.parent), "-c", os.devnull,
+            "-p", "_hypothesis_pytestplugin",
             "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     captured = io.StringIO()
     old_stdout = sys.stdout
+    old_autoload = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    # The hidden suites need pytest and hypothesis only; loading every installed plugin (nbval,
+    # xdist, ...) would cost seconds per submission and let them change how tests run.
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     sys.stdout = captured  # pytest's own chatter is not part of a report
     try:
         code = pytest.main(args, plugins=[plugin])
     finally:
         sys.stdout = old_stdout
+        if old_autoload is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = old_autoload
         session.close()
     report.results = plugin.results
     report.load_errors = session.load_errors

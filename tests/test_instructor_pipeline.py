@@ -159,7 +159,7 @@ def test_canary_in_hidden_suites_never_reaches_students(graded_class):
         text = exercise.hidden_suite.read_text()
         found = [w for w in text.split() if w.startswith("DSP-CANARY-")]
         assert found, f"{exercise.hidden_suite.name} carries no canary"
-        canaries[name] = found[0].strip("\"'")
+        canaries[name] = found[0].strip("\"':")
     hidden_lines = {line.strip() for e in EXERCISES.values()
                     for line in e.hidden_suite.read_text().splitlines() if len(line.strip()) >= 40}
     received = [output]
