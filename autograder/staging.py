@@ -150,7 +150,7 @@ def stage(folder: Path, expected: list[str], released: dict[str, dict[str, dict]
                 continue
         try:
             raw = read_notebook(path)
-            if raw.get("nbformat_minor", 0) == 0 and _original_format(path) == 3:
+            if _original_format(path) == 3:
                 entry.notes.append("converted from notebook format 3 (an old Jupyter) to format 4")
             entry.notebook, notes = repair(json.loads(json.dumps(raw)))
             entry.notes += notes

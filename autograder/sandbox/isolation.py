@@ -6,8 +6,8 @@ them, the process sees the course's secret folders as empty, sees every other fi
 its own scratch folder, and holds no capabilities, so it cannot undo any of this.
 
 Where that is not possible (not root, or the kernel refuses a private mount namespace) the sandbox
-still runs in its own process under resource limits; ``isolation_available()`` tells which, and
-``python -m autograder doctor`` reports it.
+still runs in its own process under resource limits (what the channel and the judge guarantee
+still holds: student code cannot reach the checker); ``isolation_available()`` tells which.
 """
 from __future__ import annotations
 
