@@ -6,9 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-HIDDEN = Path(__file__).resolve().parent / "hidden"
-MUTANTS = Path(__file__).resolve().parent / "mutants"
+from .paths import ALTERNATIVES, HIDDEN, MUTANTS, RELEASE, ROOT, SOLUTIONS  # noqa: F401  (ROOT re-exported)
 
 
 @dataclass(frozen=True)
@@ -24,15 +22,20 @@ class Exercise:
 
     @property
     def source_notebook(self) -> Path:
-        return ROOT / "solutions" / self.assignment / f"{self.name}.ipynb"
+        return SOLUTIONS / self.assignment / f"{self.name}.ipynb"
 
     @property
     def release_notebook(self) -> Path:
-        return ROOT / "exercises" / self.assignment / f"{self.name}.ipynb"
+        return RELEASE / self.assignment / f"{self.name}.ipynb"
 
     @property
     def mutants(self) -> list[Path]:
         return sorted((MUTANTS / self.name).glob("*.py"))
+
+    @property
+    def alternatives(self) -> list[Path]:
+        """Correct implementations in other styles than the reference: each must get full marks."""
+        return sorted((ALTERNATIVES / self.name).glob("*.py"))
 
 
 EXERCISES: dict[str, Exercise] = {

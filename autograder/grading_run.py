@@ -15,8 +15,7 @@ import tempfile
 from pathlib import Path
 
 from .judge import JudgeReport
-
-ROOT = Path(__file__).resolve().parent.parent
+from .paths import ROOT
 PART_CALL = re.compile(r"""grade\(\s*["'](?P<exercise>\w+)["']\s*,\s*["'](?P<part>\w+)["']\s*\)""")
 JUDGE_TIMEOUT = 20 * 60
 
