@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from .exercises import EXERCISES, UnknownExercise, get_exercise
-from .judge import JudgeReport, judge
+from .judge import judge
 from .report import format_check
 
 

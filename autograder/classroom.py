@@ -30,7 +30,7 @@ from .course import Course, NbgraderFailed
 from .exercises import EXERCISES, get_exercise
 from .grading_run import grader_digest
 from .integrity import code_fingerprint, rebuild, source_cells_from_notebook
-from .judge import JudgeReport
+from .results import JudgeReport
 from . import staging
 
 

@@ -3,8 +3,11 @@ parts its graded cells check. ``../shared/exercise-contracts.md`` is the authori
 table only tells the tools where things are."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from .cells import cell_source, is_answer_cell
 
 from .paths import ALTERNATIVES, HIDDEN, MUTANTS, RELEASE, ROOT, SOLUTIONS  # noqa: F401  (ROOT re-exported)
 
@@ -23,6 +26,15 @@ class Exercise:
     @property
     def source_notebook(self) -> Path:
         return SOLUTIONS / self.assignment / f"{self.name}.ipynb"
+
+    @property
+    def reference_code(self) -> str:
+        """The reference answer: the source notebook's answer cell without nbgrader's markers."""
+        notebook = json.loads(self.source_notebook.read_text(encoding="utf-8"))
+        answers = [c for c in notebook["cells"] if c.get("cell_type") == "code" and is_answer_cell(c)]
+        lines = cell_source(answers[0]).splitlines()
+        return "\n".join(line for line in lines
+                         if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")) + "\n"
 
     @property
     def release_notebook(self) -> Path:

@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .judge import JudgeReport
+from .results import JudgeReport
 from .paths import ROOT
 PART_CALL = re.compile(r"""grade\(\s*["'](?P<exercise>\w+)["']\s*,\s*["'](?P<part>\w+)["']\s*\)""")
 JUDGE_TIMEOUT = 20 * 60
@@ -55,8 +55,7 @@ def run_judge(exercise: str, impl_path: str | Path, parts: set[str] | None = Non
             done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
                                   timeout=timeout, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
-            return JudgeReport(exercise=exercise, fatal=f"grading took longer than {timeout:g} s")
+            return JudgeReport.broken_grader(exercise, f"the judge took longer than {timeout:g} s")
         if done.returncode != 0 or not out.exists():
-            return JudgeReport(exercise=exercise, fatal="the grader failed (tell your instructor): "
-                                                        + done.stderr[-2000:])
+            return JudgeReport.broken_grader(exercise, done.stderr[-2000:])
         return JudgeReport.from_json(out.read_text(encoding="utf-8"))

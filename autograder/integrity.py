@@ -13,6 +13,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+from .cells import cell_source, nbgrader_meta
+
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
 
@@ -47,15 +49,6 @@ def without_hidden_tests(source: str) -> str:
     return "\n".join(kept).rstrip("\n")
 
 
-def _text(source) -> str:
-    return "".join(source) if isinstance(source, list) else str(source or "")
-
-
-def _nbgrader_meta(cell: dict) -> dict:
-    meta = (cell.get("metadata") or {}).get("nbgrader")
-    return meta if isinstance(meta, dict) else {}
-
-
 def rebuild(cells: list[dict], source_cells: dict[str, SourceCell]) -> Rebuilt:
     """Repair ``cells`` against the instructor's ``source_cells`` (by grade id)."""
     notes: list[str] = []
@@ -67,8 +60,8 @@ def rebuild(cells: list[dict], source_cells: dict[str, SourceCell]) -> Rebuilt:
             notes.append(f"cell {index} is not a notebook cell and was ignored")
             continue
         cell = copy.deepcopy(original)
-        cell["source"] = _text(cell.get("source"))
-        meta = _nbgrader_meta(cell)
+        cell["source"] = cell_source(cell)
+        meta = nbgrader_meta(cell)
         grade_id = meta.get("grade_id")
         if grade_id is not None and (grade_id in seen or grade_id not in source_cells):
             why = "repeats" if grade_id in seen else "is not one of this assignment's"
@@ -87,11 +80,11 @@ def rebuild(cells: list[dict], source_cells: dict[str, SourceCell]) -> Rebuilt:
                 if cell.get("cell_type") != trusted.cell_type:
                     notes.append(f"the {_describe(trusted)} {grade_id!r} had been changed to a "
                                  f"{cell.get('cell_type')} cell; it was restored")
-                elif trusted.graded and _text(cell.get("source")) not in (
+                elif trusted.graded and cell_source(cell) not in (
                         without_hidden_tests(trusted.source), trusted.source):
                     notes.append(f"the graded cell {grade_id!r} had been edited; the original was "
                                  "restored before grading")
-                elif not trusted.graded and _text(cell.get("source")).rstrip("\n") != trusted.source.rstrip("\n"):
+                elif not trusted.graded and cell_source(cell).rstrip("\n") != trusted.source.rstrip("\n"):
                     notes.append(f"the read-only cell {grade_id!r} had been edited; the original "
                                  "was restored")
                 if trusted.graded and (not meta.get("grade") or meta.get("solution")
@@ -112,9 +105,9 @@ def rebuild(cells: list[dict], source_cells: dict[str, SourceCell]) -> Rebuilt:
             repaired.append(cell)
     code = []
     for index, cell in enumerate(repaired, start=1):
-        meta = _nbgrader_meta(cell)
+        meta = nbgrader_meta(cell)
         if cell.get("cell_type") == "code" and meta.get("grade_id") not in graded:
-            code.append({"label": f"cell {index}", "source": _text(cell.get("source"))})
+            code.append({"label": f"cell {index}", "source": cell_source(cell)})
     return Rebuilt(cells=repaired, student_code=code, graded=graded, notes=notes)
 
 
@@ -145,10 +138,10 @@ def source_cells_from_notebook(notebook: dict) -> dict[str, SourceCell]:
     """The instructor's cells, read from a source notebook (solutions/...)."""
     found = {}
     for cell in notebook.get("cells", []):
-        meta = _nbgrader_meta(cell)
+        meta = nbgrader_meta(cell)
         if "grade_id" in meta and (meta.get("locked") or meta.get("grade")) and not meta.get("solution"):
             found[meta["grade_id"]] = SourceCell(
-                grade_id=meta["grade_id"], cell_type=cell["cell_type"], source=_text(cell["source"]),
+                grade_id=meta["grade_id"], cell_type=cell["cell_type"], source=cell_source(cell),
                 locked=bool(meta.get("locked")), graded=bool(meta.get("grade")),
                 points=float(meta.get("points", 0) or 0))
     return found

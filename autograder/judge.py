@@ -8,56 +8,18 @@ Everything a test learns from it is plain data, so what the student's code does 
 from __future__ import annotations
 
 import io
-import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pytest
 
 from .exercises import Exercise, get_exercise
+from .results import JudgeReport, TestResult
 from .sandbox import rpc
 from .sandbox.client import Limits, Sandbox, SandboxError
 from .submission import SubmissionError, student_code
-
-
-@dataclass
-class TestResult:
-    test: str
-    part: str
-    checks: str
-    passed: bool
-    message: str = ""
-
-
-@dataclass
-class JudgeReport:
-    exercise: str
-    results: list[TestResult] = field(default_factory=list)
-    load_errors: list[dict] = field(default_factory=list)
-    fatal: str = ""
-
-    @property
-    def passed(self) -> int:
-        return sum(r.passed for r in self.results)
-
-    @property
-    def failed(self) -> int:
-        return len(self.results) - self.passed
-
-    def for_part(self, part: str) -> list[TestResult]:
-        return [r for r in self.results if r.part == part]
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> "JudgeReport":
-        data = json.loads(text)
-        data["results"] = [TestResult(**r) for r in data["results"]]
-        return cls(**data)
 
 
 class MissingName(AssertionError):
@@ -67,27 +29,36 @@ class MissingName(AssertionError):
 class StudentModule:
     """The student's module as the hidden tests see it: contract names, or a clear message."""
 
-    def __init__(self, sandbox: Sandbox):
+    def __init__(self, sandbox: Sandbox, exercise: Exercise):
         self._sandbox = sandbox
+        self._exercise = exercise
 
     def __getattr__(self, name: str):
         if name.startswith("_"):
             raise AttributeError(name)
         if name not in self._sandbox.report.names:
-            hint = ""
-            if self._sandbox.report.errors:
-                first = self._sandbox.report.errors[0]
-                hint = f" ({first['label']} raised {first['error']} while loading, which may be why)"
-            raise MissingName(f"your code does not define {name}{hint}")
+            raise MissingName(missing_names_message(self._exercise, self._sandbox.report, name))
         return getattr(self._sandbox.module, name)
+
+
+def missing_names_message(exercise: Exercise, loaded, asked: str) -> str:
+    """Why a contract name is missing, naming every required name the code lacks, so a student
+    fixes them all at once (a typo in one class name otherwise shows up as a dozen failures)."""
+    missing = [n for n in exercise.required_names if n not in loaded.names] or [asked]
+    text = (f"your code does not define {', '.join(missing)} (the {exercise.name} exercise asks "
+            f"for {', '.join(exercise.required_names)})")
+    if loaded.errors:
+        first = loaded.errors[0]
+        text += f"; {first['label']} raised {first['error']} while loading, which may be why"
+    return text
 
 
 class SandboxSession:
     """Keeps one sandbox for a run and starts a fresh one after the student's code killed or hung
     the last one, so one runaway test does not cost every later test its chance."""
 
-    def __init__(self, cells, limits: Limits):
-        self.cells, self.limits = cells, limits
+    def __init__(self, exercise: Exercise, cells, limits: Limits):
+        self.exercise, self.cells, self.limits = exercise, cells, limits
         self.sandbox: Sandbox | None = None
         self.load_failure: str | None = None
         self.load_errors: list[dict] = []
@@ -111,7 +82,7 @@ class SandboxSession:
                 self.load_failure = str(exc)
                 raise
             self.load_errors = self.sandbox.report.errors
-        return StudentModule(self.sandbox)
+        return StudentModule(self.sandbox, self.exercise)
 
     def death_reason(self) -> str:
         if self.sandbox is not None and not self.sandbox.alive:
@@ -194,7 +165,7 @@ def judge_cells(exercise_name: str, cells: list[dict], parts: set[str] | None = 
                 limits: Limits | None = None) -> JudgeReport:
     exercise = get_exercise(exercise_name)
     report = JudgeReport(exercise=exercise.name)
-    session = SandboxSession(cells, limits or Limits())
+    session = SandboxSession(exercise, cells, limits or Limits())
     plugin = JudgePlugin(exercise, session, parts)
     args = [str(exercise.hidden_suite), "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
             "--assert=plain", "--tb=no", "--no-header", "-o", "console_output_style=classic",
@@ -224,6 +195,8 @@ def judge_cells(exercise_name: str, cells: list[dict], parts: set[str] | None = 
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or not report.results:
         # Only the instructor's log gets pytest's words: they may quote hidden test code.
         sys.stderr.write(captured.getvalue()[-5000:])
-        report.fatal = report.fatal or (f"the hidden suite for {exercise.name} could not run "
-                                        f"(pytest exit {int(code)}); tell your instructor")
+        if not report.fatal:
+            report.fatal = (f"the hidden suite for {exercise.name} could not run "
+                            f"(pytest exit {int(code)}); tell your instructor")
+            report.grader_error = True
     return report

@@ -31,7 +31,7 @@ from . import staging
 from .exercises import EXERCISES
 from .grading_run import part_of_cell, run_judge
 from .integrity import SourceCell, code_fingerprint, rebuild, without_hidden_tests
-from .judge import JudgeReport
+from .results import JudgeReport
 from .report import format_notes, format_part
 from .submission import SubmissionError, read_notebook
 
@@ -124,7 +124,7 @@ class SandboxGrading(NbGraderPreprocessor):
             path = Path(tmp) / "code.json"
             path.write_text(json.dumps(code), encoding="utf-8")
             report = run_judge(exercise, path)
-        if cache and not report.fatal.startswith("the grader failed"):
+        if cache and not report.grader_error:
             Path(cache).mkdir(parents=True, exist_ok=True)
             (Path(cache) / f"{key}.json").write_text(report.to_json(), encoding="utf-8")
         return report

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
-from .judge import JudgeReport, TestResult
+from .exercises import EXERCISES
+from .results import JudgeReport, TestResult
 
 PASS, FAIL = "✔", "✘"
 
@@ -29,6 +30,12 @@ def format_load_errors(report: JudgeReport) -> list[str]:
     return lines
 
 
+def part_title(exercise: str, part: str) -> str:
+    """What a graded part checks, in a student's words (from the registry), for headings."""
+    found = EXERCISES.get(exercise)
+    return found.parts.get(part, "") if found else ""
+
+
 def format_check(report: JudgeReport) -> str:
     lines = [f"{report.exercise}: hidden checks"]
     if report.fatal:
@@ -38,7 +45,7 @@ def format_check(report: JudgeReport) -> str:
     for result in report.results:
         if result.part != current:
             current = result.part
-            lines.append(f"[{current}]")
+            lines.append(f"[{current}] {part_title(report.exercise, current)}".rstrip())
         lines.append(format_result(result))
     failed = report.failed if report.results else max(report.failed, 1)
     lines.append(f"{report.passed} passed, {failed} failed")
@@ -54,7 +61,8 @@ def format_part(report: JudgeReport, part: str) -> tuple[bool, str]:
         return False, f"{FAIL} no checks ran for part {part!r} (tell your instructor)"
     passed = sum(r.passed for r in results)
     ok = passed == len(results)
-    head = (f"{PASS if ok else FAIL} {passed} of {len(results)} hidden checks passed")
+    title = part_title(report.exercise, part)
+    head = f"{PASS if ok else FAIL} {title + ': ' if title else ''}{passed} of {len(results)} hidden checks passed"
     body = [format_result(r) for r in results]
     if not ok:
         body.append("  To reproduce a ✘: the inputs it names are enough to rebuild the case in a cell of "

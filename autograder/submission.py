@@ -4,20 +4,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .cells import cell_source, is_graded_test_cell
+
 
 class SubmissionError(Exception):
     """The submission cannot be read as code; the message says what is wrong and how to fix it."""
-
-
-def is_graded_test_cell(cell: dict) -> bool:
-    """A locked, graded test cell (not an answer cell): the grader's code, never the student's."""
-    meta = (cell.get("metadata") or {}).get("nbgrader") or {}
-    return bool(meta.get("grade")) and not meta.get("solution")
-
-
-def _source(cell: dict) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else str(source)
 
 
 def notebook_cells(notebook: dict) -> list[dict]:
@@ -30,7 +21,7 @@ def notebook_cells(notebook: dict) -> list[dict]:
         if not isinstance(cell, dict):
             raise SubmissionError(f"cell {index} of the notebook is not a cell object")
         if cell.get("cell_type") == "code" and not is_graded_test_cell(cell):
-            code.append({"label": f"cell {index}", "source": _source(cell)})
+            code.append({"label": f"cell {index}", "source": cell_source(cell)})
     return code
 
 
