@@ -12,12 +12,35 @@ from .cells import cell_source, is_answer_cell
 from .paths import ALTERNATIVES, HIDDEN, MUTANTS, RELEASE, ROOT, SOLUTIONS  # noqa: F401  (ROOT re-exported)
 
 
+# Each assignment's teaching notebook in course/ (the family's explanations and figures).
+COURSE_NOTEBOOKS = {
+    "communication": "01_communication.ipynb",
+    "resilience": "02_resilience.ipynb",
+    "data": "03_data.ipynb",
+    "scaling": "04_scaling.ipynb",
+    "caching": "05_caching.ipynb",
+    "discovery": "06_discovery.ipynb",
+    "idempotency": "07_idempotency.ipynb",
+}
+CANARY_SUFFIX = "9c41"
+
+
 @dataclass(frozen=True)
 class Exercise:
     name: str
     assignment: str
-    required_names: tuple[str, ...]
-    parts: dict[str, str]  # part -> what its graded cell checks, in a student's words
+    required_names: tuple[str, ...]  # what the contract says a submission defines
+    parts: dict[str, str]  # part -> what its graded cell checks, in a student's words (headings)
+    section: str  # the heading of the section in the course notebook that teaches it
+
+    @property
+    def course_notebook(self) -> Path:
+        return ROOT / "course" / COURSE_NOTEBOOKS[self.assignment]
+
+    @property
+    def canary(self) -> str:
+        """A string the hidden suite carries so that tests can prove it never reaches a student."""
+        return f"DSP-CANARY-{self.name.upper()}-{CANARY_SUFFIX}"
 
     @property
     def hidden_suite(self) -> Path:
@@ -56,6 +79,7 @@ EXERCISES: dict[str, Exercise] = {
         Exercise(
             name="circuit_breaker",
             assignment="resilience",
+            section="Circuit breaker",
             required_names=("CircuitBreaker", "CircuitOpenError"),
             parts={
                 "closed": "closed state: calls run, only consecutive counted failures open it",
@@ -68,6 +92,7 @@ EXERCISES: dict[str, Exercise] = {
         Exercise(
             name="retry",
             assignment="resilience",
+            section="Retry with backoff and jitter",
             required_names=("backoff_delay", "full_jitter", "equal_jitter", "decorrelated_jitter",
                             "retry_with_backoff"),
             parts={
@@ -80,6 +105,7 @@ EXERCISES: dict[str, Exercise] = {
         Exercise(
             name="bulkhead",
             assignment="resilience",
+            section="Bulkhead",
             required_names=("Bulkhead", "BulkheadFullError"),
             parts={
                 "limits": "at most max_concurrent calls inside; extra calls refused at once",
@@ -91,6 +117,7 @@ EXERCISES: dict[str, Exercise] = {
         Exercise(
             name="timeout",
             assignment="resilience",
+            section="Timeouts",
             required_names=("Deadline", "read_response"),
             parts={
                 "deadline": "Deadline: remaining time, expiry and check() on an injected clock",

@@ -1,8 +1,9 @@
-"""dspatterns ships to students, so it must not hand them the answers to the resilience exercises.
+"""dspatterns ships to students, so it must not hand them the answers to any exercise.
 
-The simulations model retries, bulkheads and deadlines, but in other shapes (sequences for plots,
-private helpers inside a simulation). This guards against a helper drifting into a submittable answer:
-nothing public or private anywhere in the package may carry an exercise's name.
+The simulations model breakers, retries, bulkheads and deadlines, but in other shapes (sequences for
+plots, private helpers inside a simulation). This guards against a helper drifting into a submittable
+answer: nothing public or private anywhere in the package may carry a name an exercise's contract
+requires (every exercise's ``required_names`` in the registry).
 """
 from __future__ import annotations
 
@@ -14,17 +15,16 @@ from pathlib import Path
 import pytest
 
 import dspatterns
+from autograder.exercises import EXERCISES
 
-EXERCISE_NAMES = {
-    "backoff_delay", "full_jitter", "equal_jitter", "decorrelated_jitter", "retry_with_backoff",
-    "Bulkhead", "BulkheadFullError", "Deadline", "read_response",
-}
+EXERCISE_NAMES = {name for exercise in EXERCISES.values() for name in exercise.required_names}
 PACKAGE_DIR = Path(dspatterns.__file__).parent
 SOURCES = sorted(PACKAGE_DIR.rglob("*.py"))
 
 
-def test_there_are_sources_to_check():
+def test_there_are_sources_and_names_to_check():
     assert len(SOURCES) >= 8, SOURCES
+    assert {"CircuitBreaker", "retry_with_backoff", "Bulkhead", "read_response"} <= EXERCISE_NAMES
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE_DIR)))
