@@ -21,16 +21,24 @@ JUDGE_TIMEOUT = 20 * 60
 
 
 @functools.lru_cache(maxsize=None)
-def grader_digest(exercise: str) -> str:
-    """Changes whenever anything that decides a grade changes: the hidden suites, the sandbox,
-    the judge. A cached report is only reused under the same digest."""
-    package = Path(__file__).resolve().parent
-    digest = hashlib.sha256(exercise.encode())
-    for folder in ("hidden", "sandbox"):
-        for path in sorted((package / folder).glob("*.py")):
-            digest.update(path.name.encode() + path.read_bytes())
-    for name in ("judge.py", "report.py", "integrity.py"):
-        digest.update((package / name).read_bytes())
+def grader_digest(exercise: str, root: str | Path | None = None) -> str:
+    """Changes whenever anything that can change a grade changes: every file of the ``autograder``
+    package (hidden suites, sandbox, judge, registry, submission handling, nbgrader configuration,
+    data), ``dspatterns/testing.py`` (which the hidden suites import), the pinned versions in
+    ``requirements.lock``, the root ``nbgrader_config.py`` and the Python version. A cached report
+    is only reused, and a graded submission only skipped, under the same digest. ``root``: the
+    checkout to hash (default: the one this module belongs to)."""
+    root = Path(root).resolve() if root is not None else ROOT
+    caches = ("__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".hypothesis")
+    digest = hashlib.sha256(exercise.encode() + b"\0" + sys.version.encode() + b"\0")
+    files = [path for path in (root / "autograder").rglob("*")
+             if path.is_file() and not path.name.endswith((".pyc", ".pyo"))
+             and not any(part in caches for part in path.relative_to(root).parts)]
+    files += [root / "dspatterns" / "testing.py", root / "requirements.lock", root / "nbgrader_config.py"]
+    for path in sorted(files):
+        name = path.relative_to(root).as_posix().encode()
+        content = path.read_bytes() if path.exists() else b"<missing>"
+        digest.update(len(name).to_bytes(8, "big") + name + len(content).to_bytes(8, "big") + content)
     return digest.hexdigest()[:16]
 
 
