@@ -1,0 +1,256 @@
+"""Check: a hidden suite's verdicts do not depend on how busy the machine is.
+
+    .venv/bin/python benchmarks/verdicts_under_load.py EXERCISE... [--quick] [--parts P,Q] [--json FILE]
+
+For each exercise it grades the reference solution, every known-buggy mutant and every correct
+alternative three times:
+
+  idle      one after another, nothing else of ours running;
+  loaded    the same, while two busy-loop processes keep both cores busy;
+  parallel  two grader processes at once, each grading half of the list.
+
+and prints every (implementation, hidden test) whose pass/fail differs between the idle run and
+either other run. Exit status 1 if any verdict differs (or a grading run broke), 0 otherwise.
+
+``--quick`` (what CI runs) grades only the parts that use real time, threads or sockets (see
+``REAL_TIME_PARTS``; an exercise with none is skipped) and, under load, only the reference, the
+alternatives and the mutants the idle run catches in those parts: the load-sensitive cases are a
+correct implementation failing, or a caught bug slipping through.
+
+"Idle" on a shared machine is only as idle as the machine: the check looks for tests whose verdict
+moves with load, which a busy baseline makes harder to hide, not easier.
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import multiprocessing
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from autograder.exercises import EXERCISES, get_exercise  # noqa: E402
+
+# The parts of each suite whose tests use real time, real threads or real sockets. The other
+# parts run on fake clocks and recorded sleeps, so load cannot move them.
+REAL_TIME_PARTS: dict[str, set[str]] = {
+    "circuit_breaker": {"threads", "half_open"},  # half_open: one test holds a trial in a gate
+    "bulkhead": {"limits", "waiting", "errors", "threads"},
+    "timeout": {"reading", "limits"},
+    "retry": set(),
+}
+
+
+@dataclass(frozen=True)
+class Impl:
+    name: str  # "reference", "mutant:<name>" or "alternative:<name>"
+    code: str
+
+
+def _mutants(exercise) -> list[tuple[str, str]]:
+    """ADAPTER (remove once autograder/mutation.py has landed): the registry's mutants as
+    (name, code). The new API gives objects with ``.name`` and ``.code``; the old one gives
+    Paths to full copies."""
+    found = []
+    for mutant in exercise.mutants:
+        if isinstance(mutant, Path):
+            found.append((mutant.stem, mutant.read_text(encoding="utf-8")))
+        else:
+            found.append((mutant.name, mutant.code))
+    return found
+
+
+def implementations(exercise_name: str) -> list[Impl]:
+    exercise = get_exercise(exercise_name)
+    impls = [Impl("reference", exercise.reference_code)]
+    impls += [Impl(f"mutant:{name}", code) for name, code in _mutants(exercise)]
+    impls += [Impl(f"alternative:{path.stem}", path.read_text(encoding="utf-8"))
+              for path in exercise.alternatives]
+    return impls
+
+
+Verdicts = dict[str, dict[str, bool]]  # implementation -> hidden test id -> passed
+
+
+def grade(exercise_name: str, impls: list[Impl], parts: set[str] | None) -> tuple[Verdicts, list[str]]:
+    """Judge each implementation; returns verdicts and the problems (a grading run that broke)."""
+    from autograder.judge import judge_cells  # imported here: worker processes import it fresh
+
+    verdicts: Verdicts = {}
+    problems = []
+    for impl in impls:
+        report = judge_cells(exercise_name, [{"label": impl.name, "source": impl.code}], parts)
+        if report.grader_error:
+            problems.append(f"{exercise_name} {impl.name}: grader error: {report.fatal}")
+        verdicts[impl.name] = {f"{r.part}::{r.test}": r.passed for r in report.results}
+    return verdicts, problems
+
+
+def _busy() -> None:
+    while True:
+        pass
+
+
+class BusyCores:
+    """Two processes spinning on the CPU for as long as the ``with`` block lasts."""
+
+    def __init__(self, n: int = 2):
+        self.n = n
+        self.processes: list[multiprocessing.Process] = []
+
+    def __enter__(self) -> "BusyCores":
+        context = multiprocessing.get_context("spawn")
+        self.processes = [context.Process(target=_busy, daemon=True) for _ in range(self.n)]
+        for process in self.processes:
+            process.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for process in self.processes:  # only the processes this block started
+            process.terminate()
+        for process in self.processes:
+            process.join(10)
+
+
+def grade_in_parallel(exercise_name: str, impls: list[Impl], parts) -> tuple[Verdicts, list[str]]:
+    """Two grader processes at once, each grading every other implementation."""
+    halves = [impls[0::2], impls[1::2]]
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
+        futures = [pool.submit(grade, exercise_name, half, parts) for half in halves if half]
+        verdicts: Verdicts = {}
+        problems: list[str] = []
+        for future in futures:
+            got, broke = future.result()
+            verdicts.update(got)
+            problems += broke
+    return verdicts, problems
+
+
+def differences(idle: Verdicts, other: Verdicts, condition: str) -> list[tuple[str, str, str, str]]:
+    """(implementation, test, idle verdict, verdict under ``condition``) for every mismatch."""
+    word = {True: "pass", False: "FAIL", None: "missing"}
+    found = []
+    for impl, tests in other.items():
+        base = idle.get(impl, {})
+        for test in sorted(set(base) | set(tests)):
+            if base.get(test) != tests.get(test):
+                found.append((impl, test, word[base.get(test)],
+                              f"{condition}: {word[tests.get(test)]}"))
+    return found
+
+
+@dataclass
+class ExerciseResult:
+    exercise: str
+    parts: set[str] | None
+    graded: int
+    loaded_graded: int
+    tests: int
+    diffs: list[tuple[str, str, str, str]]
+    problems: list[str]
+    survivors: list[str]  # mutants the idle run did not catch (in the parts graded)
+    failing_correct: list[str]  # reference / alternatives that failed a test idle
+    seconds: dict[str, float]
+
+    @property
+    def ok(self) -> bool:
+        return not self.diffs and not self.problems
+
+
+def check_exercise(exercise_name: str, quick: bool = False, parts: set[str] | None = None,
+                   log=print) -> ExerciseResult | None:
+    if quick and parts is None:
+        parts = REAL_TIME_PARTS.get(exercise_name, set())
+        if not parts:
+            log(f"{exercise_name}: no part uses real time, threads or sockets; skipped (--quick)")
+            return None
+    impls = implementations(exercise_name)
+    seconds = {}
+    start = time.monotonic()
+    idle, problems = grade(exercise_name, impls, parts)
+    seconds["idle"] = time.monotonic() - start
+
+    survivors = [i.name for i in impls if i.name.startswith("mutant:") and idle[i.name]
+                 and all(idle[i.name].values())]
+    failing_correct = [f"{i.name} {t}" for i in impls if not i.name.startswith("mutant:")
+                       for t, ok in idle[i.name].items() if not ok]
+    under_load = impls
+    if quick:  # a bug the idle run caught, or a correct implementation: what load could flip
+        under_load = [i for i in impls if not i.name.startswith("mutant:")
+                      or not all(idle[i.name].values())]
+
+    start = time.monotonic()
+    with BusyCores(2):
+        loaded, broke = grade(exercise_name, under_load, parts)
+    seconds["loaded"] = time.monotonic() - start
+    problems += broke
+    start = time.monotonic()
+    parallel, broke = grade_in_parallel(exercise_name, under_load, parts)
+    seconds["parallel"] = time.monotonic() - start
+    problems += broke
+
+    diffs = differences(idle, loaded, "loaded") + differences(idle, parallel, "parallel")
+    tests = len({t for v in idle.values() for t in v})
+    return ExerciseResult(exercise_name, parts, len(impls), len(under_load), tests, diffs,
+                          problems, survivors, failing_correct, seconds)
+
+
+def print_result(result: ExerciseResult, out=sys.stdout) -> None:
+    parts = "all parts" if result.parts is None else "parts " + ", ".join(sorted(result.parts))
+    times = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
+    print(f"\n== {result.exercise} ({parts}): {result.graded} implementations idle, "
+          f"{result.loaded_graded} under load, {result.tests} hidden tests; {times}", file=out)
+    if result.diffs:
+        width = max(len(d[0]) for d in result.diffs)
+        test_width = max(len(d[1]) for d in result.diffs)
+        print(f"  {'implementation':<{width}}  {'hidden test':<{test_width}}  idle  other run", file=out)
+        for impl, test, base, other in result.diffs:
+            print(f"  {impl:<{width}}  {test:<{test_width}}  {base:<4}  {other}", file=out)
+    else:
+        print("  no verdict differs between idle, loaded and parallel runs", file=out)
+    for problem in result.problems:
+        print(f"  PROBLEM {problem}", file=out)
+    if result.survivors:
+        print(f"  note: mutants no test caught (idle): {', '.join(result.survivors)}", file=out)
+    if result.failing_correct:
+        print(f"  note: correct implementations failing (idle): {'; '.join(result.failing_correct)}",
+              file=out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("exercises", nargs="+", metavar="EXERCISE", choices=sorted(EXERCISES))
+    parser.add_argument("--quick", action="store_true",
+                        help="only the parts that use real time, threads or sockets (CI)")
+    parser.add_argument("--parts", help="comma-separated parts to grade (default: all, or the "
+                                        "real-time parts with --quick)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    parts = set(args.parts.split(",")) if args.parts else None
+    results = []
+    for name in args.exercises:
+        result = check_exercise(name, quick=args.quick, parts=parts)
+        if result is not None:
+            print_result(result)
+            sys.stdout.flush()
+            results.append(result)
+    if args.json:
+        args.json.write_text(json.dumps([
+            {"exercise": r.exercise, "parts": sorted(r.parts) if r.parts else None,
+             "differences": r.diffs, "problems": r.problems, "survivors": r.survivors,
+             "failing_correct": r.failing_correct, "seconds": r.seconds} for r in results],
+            indent=1))
+    bad = [r.exercise for r in results if not r.ok]
+    print("\nverdicts under load: " + (f"DIFFER for {', '.join(bad)}" if bad else "identical"))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
