@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .course import Course, NbgraderFailed
+from .course import Course, NbgraderFailed, venv_bin
 from .exercises import EXERCISES, get_exercise
 from .grading_run import grader_digest
 from .integrity import code_fingerprint, rebuild, source_cells_from_notebook
@@ -83,10 +83,12 @@ def plan(course: Course, assignments: list[str], force: bool, *, write_stage: bo
                    for name, path in sources.items()}
         released = {name: staging.released_settings(course.release_dir(assignment) / f"{name}.ipynb")
                     for name in sources if (course.release_dir(assignment) / f"{name}.ipynb").exists()}
+        release = course.release_dir(assignment)
+        handed_out = {p.name for p in release.iterdir() if p.is_file()} if release.is_dir() else set()
         submitted_root = course.root / "instructor" / "submitted"
         for student_dir in sorted(p for p in submitted_root.glob("*") if (p / assignment).is_dir()):
             student, folder = student_dir.name, student_dir / assignment
-            staged = staging.stage(folder, sorted(sources), released)
+            staged = staging.stage(folder, sorted(sources), released, handed_out)
             student_jobs = []
             for name, entry in sorted(staged.notebooks.items()):
                 if entry.notebook is None:
@@ -143,11 +145,14 @@ def run_job(exercise: str, code: list) -> str:
 
 
 class Progress:
-    """A progress bar on a terminal, one line per finished job elsewhere (logs, CI)."""
+    """A progress bar on a terminal, one line per finished job elsewhere (logs, CI). ``close``
+    ends the bar's line, however the judging ended."""
 
-    def __init__(self, total: int, stream=sys.stderr):
+    def __init__(self, total: int, stream=None):
+        stream = stream if stream is not None else sys.stderr
         self.total, self.done, self.stream, self.started = total, 0, stream, time.monotonic()
         self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.open_line = False
 
     def step(self, label: str) -> None:
         self.done += 1
@@ -157,41 +162,63 @@ class Progress:
             filled = int(30 * self.done / max(self.total, 1))
             self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} "
                               f"{elapsed:5.0f}s, ~{eta:.0f}s left  {label[:40]:<40}")
-            if self.done == self.total:
-                self.stream.write("\n")
+            self.open_line = True
         else:
             self.stream.write(f"[{self.done}/{self.total}] {label} ({elapsed:.0f}s, ~{eta:.0f}s left)\n")
         self.stream.flush()
 
+    def close(self) -> None:
+        if self.open_line:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.open_line = False
 
-def judge_all(jobs: list[Job], cache: Path, workers: int, scheduler: str | None) -> None:
-    todo = {}
+
+def distinct_jobs(jobs: list[Job], cache: Path) -> tuple[dict[str, Job], dict[str, Job], str]:
+    """The notebooks to judge (identical code is judged once, and a report already computed under
+    the same grader is reused), and a line saying so, counting what the progress bar will count."""
+    distinct: dict[str, Job] = {}
     for job in jobs:
-        if not (cache / f"{job.key}.json").exists():
-            todo.setdefault(job.key, job)  # identical code is judged once
+        distinct.setdefault(job.key, job)
+    todo = {key: job for key, job in distinct.items() if not (cache / f"{key}.json").exists()}
+    line = (f"{len(distinct)} distinct notebooks, {len(jobs) - len(distinct)} identical to one "
+            "already judged")
+    if len(todo) < len(distinct):
+        line += (f"; {len(distinct) - len(todo)} judged in an earlier run under the same grader "
+                 f"(report reused): {len(todo)} to judge")
+    return distinct, todo, line
+
+
+def judge_all(jobs: list[Job], cache: Path, workers: int, scheduler: str | None, *,
+              out=None, stream=None) -> None:
+    _, todo, line = distinct_jobs(jobs, cache)
+    print(line, file=out if out is not None else sys.stdout, flush=True)
     cache.mkdir(parents=True, exist_ok=True)
     if not todo:
         return
-    progress = Progress(len(todo))
+    progress = Progress(len(todo), stream)
 
     def store(job: Job, text: str) -> None:
         (cache / f"{job.key}.json").write_text(text, encoding="utf-8")
         report = JudgeReport.from_json(text)
         progress.step(f"{job.student} {job.notebook}: {report.passed}/{len(report.results)} checks")
 
-    if scheduler:
-        from distributed import Client, as_completed as dask_completed
+    try:
+        if scheduler:
+            from distributed import Client, as_completed as dask_completed
 
-        with Client(scheduler) as client:
-            futures = {client.submit(run_job, job.exercise, job.code, key=f"judge-{job.key}",
-                                     pure=True): job for job in todo.values()}
-            for future in dask_completed(futures):
+            with Client(scheduler) as client:
+                futures = {client.submit(run_job, job.exercise, job.code, key=f"judge-{job.key}",
+                                         pure=True): job for job in todo.values()}
+                for future in dask_completed(futures):
+                    store(futures[future], future.result())
+            return
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(run_job, job.exercise, job.code): job for job in todo.values()}
+            for future in as_completed(futures):
                 store(futures[future], future.result())
-        return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(run_job, job.exercise, job.code): job for job in todo.values()}
-        for future in as_completed(futures):
-            store(futures[future], future.result())
+    finally:
+        progress.close()
 
 
 # -- phase 2: the gradebook ------------------------------------------------------------------
@@ -219,6 +246,7 @@ def autograde(course: Course, assignment: str, students: set[str], cache: Path) 
 
 # -- reporting -------------------------------------------------------------------------------
 def export_csv(course: Course, path: Path) -> int:
+    """Every grade, a row per student, notebook and graded cell. Returns the number of rows."""
     from nbgrader.api import Gradebook
 
     rows = 0
@@ -233,6 +261,36 @@ def export_csv(course: Course, path: Path) -> int:
                                          grade.name, grade.score, grade.max_score])
                         rows += 1
     return rows
+
+
+def export_totals(course: Course, path: Path) -> int:
+    """A row per student: the score of each assignment and the total, each with its maximum
+    (an assignment not handed in scores 0), to sort the class by. Returns the number of students."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(course.db_url) as gradebook, open(path, "w", newline="", encoding="utf-8") as out:
+        assignments = sorted(gradebook.assignments, key=lambda a: a.name)
+        maxima = {a.name: float(a.max_score or 0) for a in assignments}
+        writer = csv.writer(out)
+        writer.writerow(["student"] + [column for a in assignments
+                                       for column in (a.name, f"{a.name}_max")]
+                        + ["total", "total_max"])
+        students = sorted(s.id for s in gradebook.students)
+        for student in students:
+            scores = {}
+            for a in assignments:
+                try:
+                    scores[a.name] = float(gradebook.find_submission(a.name, student).score or 0)
+                except MissingEntry:
+                    scores[a.name] = 0.0
+            writer.writerow([student] + [value for a in assignments
+                                         for value in (_num(scores[a.name]), _num(maxima[a.name]))]
+                            + [_num(sum(scores.values())), _num(sum(maxima.values()))])
+    return len(students)
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
 
 
 def summary(course: Course, assignments: list[str], cache: Path, jobs: list[Job]) -> str:
@@ -298,6 +356,8 @@ def grade(course: Course, assignments: list[str], *, workers: int | None = None,
     workers = workers or os.cpu_count() or 1
     started = time.monotonic()
     (course.root / "instructor").mkdir(exist_ok=True)
+    # The gradebook runs `alembic` from the venv, activated or not (`.venv/bin/python -m autograder`).
+    os.environ["PATH"] = venv_bin() + os.pathsep + os.environ.get("PATH", "")
     os.environ["DSP_SANDBOX_HIDE"] = course.secret_folders()  # inherited by the local judges
     missing = missing_from_gradebook(course, assignments)
     if missing:
@@ -312,10 +372,10 @@ def grade(course: Course, assignments: list[str], *, workers: int | None = None,
               f"{problem.message}", file=out)
     print(f"{len(work.jobs)} notebooks to grade from "
           f"{sum(len(s) for s in work.students.values())} submissions "
-          f"({work.skipped} already graded; --force regrades them)", file=out)
+          f"({work.skipped} already graded; --force regrades them)", file=out, flush=True)
     cache = course.root / "instructor" / "grading" / "reports"
     if work.jobs:
-        judge_all(work.jobs, cache, workers, scheduler)
+        judge_all(work.jobs, cache, workers, scheduler, out=out)
     for assignment, students in sorted(work.unreadable.items()):
         print(f"not graded (unreadable, see the problems above): {', '.join(sorted(students))}",
               file=out)
@@ -331,7 +391,10 @@ def grade(course: Course, assignments: list[str], *, workers: int | None = None,
     save_ledger(course, ledger)
     export = course.root / "instructor" / "grades.csv"
     rows = export_csv(course, export)
-    print(f"gradebook exported: {export} ({rows} grades)", file=out)
+    totals = course.root / "instructor" / "totals.csv"
+    students = export_totals(course, totals)
+    print(f"gradebook exported: {export} ({rows} grades), {totals} (a total per student and "
+          f"assignment, {students} students)", file=out)
     all_jobs = plan(course, assignments, force=True).jobs
     print(summary(course, assignments, cache, all_jobs), file=out)
     print(f"done in {time.monotonic() - started:.1f} s", file=out)

@@ -19,6 +19,8 @@ import nbformat
 from .submission import SubmissionError, read_notebook
 
 NOTES_FILE = ".dsp-notes.json"  # what staging did, for the feedback (students cannot write here)
+# Files nbgrader itself puts in every submission: not the student's, so never "unexpected".
+NBGRADER_FILES = frozenset({"timestamp.txt", "submission_secret.txt", NOTES_FILE})
 _COPY_SUFFIX = re.compile(r"(\s*\(\d+\)|[-_ ]?copy\d*|-Copy\d+)$", re.IGNORECASE)
 
 
@@ -128,8 +130,10 @@ def _copy_of(stem: str, expected: str) -> bool:
     return _COPY_SUFFIX.sub("", stem).strip().lower() == expected.lower()
 
 
-def stage(folder: Path, expected: list[str], released: dict[str, dict[str, dict]]) -> StagedSubmission:
-    """``released``: for each expected notebook, its cells' nbgrader settings by grade id."""
+def stage(folder: Path, expected: list[str], released: dict[str, dict[str, dict]],
+          handed_out: frozenset[str] | set[str] = frozenset()) -> StagedSubmission:
+    """``released``: for each expected notebook, its cells' nbgrader settings by grade id;
+    ``handed_out``: the other files released with the assignment (not extras either)."""
     staged = StagedSubmission()
     present = {p.stem: p for p in folder.glob("*.ipynb")}
     unclaimed = [stem for stem in present if stem not in expected]
@@ -160,7 +164,7 @@ def stage(folder: Path, expected: list[str], released: dict[str, dict[str, dict]
         staged.notebooks[name] = entry
     staged.extras = sorted(f"{stem}.ipynb" for stem in unclaimed) + sorted(
         p.name for p in folder.iterdir()
-        if p.is_file() and p.suffix != ".ipynb" and p.name not in ("timestamp.txt", NOTES_FILE))
+        if p.is_file() and p.suffix != ".ipynb" and p.name not in NBGRADER_FILES | set(handed_out))
     return staged
 
 
