@@ -15,20 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import rpc
-from .isolation import isolation_available, make_preexec
+from .isolation import (SCRATCH, Walls, WallsUnavailable, inside_environment, make_preexec,
+                        prepare_private_dir, refusal_message, unsafe_allowed, walls_problem)
 
 HERE = Path(__file__).resolve().parent
-COURSE_ROOT = HERE.parent.parent
-
-
-def secret_folders() -> list[Path]:
-    """Folders the student's code must not see: hidden suites, reference solutions, instructor
-    state (of this course and of any scratch course named in DSP_SANDBOX_HIDE)."""
-    folders = [COURSE_ROOT / "autograder", COURSE_ROOT / "solutions", COURSE_ROOT / "instructor"]
-    for extra in os.environ.get("DSP_SANDBOX_HIDE", "").split(os.pathsep):
-        if extra:
-            folders.append(Path(extra))
-    return [f.resolve() for f in folders if f.is_dir()]
 
 
 class SandboxError(Exception):
@@ -52,7 +42,10 @@ class Limits:
     total_seconds: float = field(default_factory=lambda: _env_number("DSP_LIMIT_TOTAL_SECONDS", 300))
     memory_bytes: int = field(default_factory=lambda: int(_env_number("DSP_LIMIT_MEMORY_MB", 3072)) * 1024**2)
     file_bytes: int = 64 * 1024**2
-    isolate: bool = True  # walls (see isolation.py) where the machine allows them
+    # Processes and threads together: room for a threaded solution (the bulkhead exercise starts
+    # dozens), none for a fork bomb. Counted inside the sandbox's own user namespace.
+    processes: int = field(default_factory=lambda: int(_env_number("DSP_LIMIT_PROCESSES", 256)))
+    isolate: bool = True  # walls (see isolation.py); off only where the instructor accepted that
 
 
 @dataclass
@@ -76,30 +69,42 @@ class Sandbox:
 
     # -- life cycle ------------------------------------------------------------------------------
     def start(self) -> "Sandbox":
+        limits = self.limits
+        problem = walls_problem() if limits.isolate else "turned off"
+        if problem and not unsafe_allowed():
+            raise WallsUnavailable(refusal_message(problem))
+        self.isolated = problem is None
+        # The log stays in a private folder beside the scratch folder: the sandbox sees only the
+        # latter, so it can neither read nor rewrite what the instructor reads afterwards.
         self._workdir = tempfile.mkdtemp(prefix="dsp-sandbox-")
+        scratch = Path(self._workdir) / "scratch"
+        scratch.mkdir()
         for name in ("runner.py", "rpc.py"):
-            shutil.copy(HERE / name, self._workdir)
-        code_path = os.path.join(self._workdir, "code.json")
-        with open(code_path, "w", encoding="utf-8") as handle:
+            shutil.copy(HERE / name, scratch)
+        with open(scratch / "code.json", "w", encoding="utf-8") as handle:
             json.dump(self.cells, handle)
         judge_end, sandbox_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self._log = open(os.path.join(self._workdir, "output.log"), "wb")
-        limits = self.limits
-        self.isolated = limits.isolate and isolation_available()
-        preexec = make_preexec(limits, secret_folders(), Path(self._workdir), self.isolated)
-
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "JUPYTER_"))}
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-        env["PYTHONUNBUFFERED"] = "1"
-        # glibc gives each thread its own 64 MB malloc arena; under an address-space limit that
-        # would make a correct, threaded solution run out of "memory" it never used.
-        env["MALLOC_ARENA_MAX"] = "2"
-        self.process = subprocess.Popen(
-            [sys.executable, "-I", os.path.join(self._workdir, "runner.py"),
-             str(sandbox_end.fileno()), code_path],
-            pass_fds=[sandbox_end.fileno()], stdin=subprocess.DEVNULL, stdout=self._log,
-            stderr=subprocess.STDOUT, cwd=self._workdir, env=env, start_new_session=True,
-            preexec_fn=preexec)
+        fd = str(sandbox_end.fileno())
+        if self.isolated:
+            become = prepare_private_dir(Path(self._workdir), scratch)
+            walls = Walls(scratch, limits.processes,
+                          Path(self._workdir) / "staging" if become else None)
+            self.process = subprocess.Popen(
+                walls.args + [sys.executable, "-I", f"{SCRATCH}/runner.py", fd,
+                              f"{SCRATCH}/code.json"],
+                pass_fds=[sandbox_end.fileno()], stdin=subprocess.DEVNULL, stdout=self._log,
+                stderr=subprocess.STDOUT, cwd="/", env=inside_environment(),
+                start_new_session=True, preexec_fn=make_preexec(limits, walls, become))
+        else:
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "JUPYTER_"))}
+            env.update({k: v for k, v in inside_environment().items()
+                        if k in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "MALLOC_ARENA_MAX")})
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", str(scratch / "runner.py"), fd, str(scratch / "code.json")],
+                pass_fds=[sandbox_end.fileno()], stdin=subprocess.DEVNULL, stdout=self._log,
+                stderr=subprocess.STDOUT, cwd=scratch, env=env, start_new_session=True,
+                preexec_fn=make_preexec(limits))
         sandbox_end.close()
 
         loaded = threading.Event()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import linecache
 import os
+import resource
 import socket
 import sys
 import types
@@ -86,8 +87,18 @@ def load_student_code(cells, module, report_progress):
     return errors
 
 
+def limit_processes() -> None:
+    """Inside the walls the process limit counts only this sandbox's processes and threads (the
+    kernel counts it per user namespace), so it is set here rather than before bwrap starts, where
+    it would count every process the same uid has on the machine."""
+    processes = os.environ.pop("DSP_SANDBOX_PROCESSES", "")
+    if processes:
+        resource.setrlimit(resource.RLIMIT_NPROC, (int(processes), int(processes)))
+
+
 def main() -> None:
     fd, code_path = int(sys.argv[1]), sys.argv[2]
+    limit_processes()
     sock = socket.socket(fileno=fd)
     peer = rpc.Peer(sock, "sandbox", restricted=False).start()
     with open(code_path, encoding="utf-8") as handle:
