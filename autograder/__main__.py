@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .exercises import EXERCISES, UnknownExercise, get_exercise
 from .judge import judge
 from .report import format_check
+
+
+UNSAFE_HELP = ("grade even where no walls can be built around student code (no bubblewrap or user "
+               "namespaces): student code can then read this machine")
 
 
 def main(argv=None) -> int:
@@ -17,6 +22,7 @@ def main(argv=None) -> int:
     check.add_argument("exercise", help="one of: " + ", ".join(sorted(EXERCISES)))
     check.add_argument("--impl", required=True, help="the student's .py file or notebook")
     check.add_argument("--part", action="append", help="only this part (repeatable)")
+    check.add_argument("--unsafe-no-walls", action="store_true", help=UNSAFE_HELP)
     judge_cmd = commands.add_parser("judge", help="(internal) write a JSON report")
     judge_cmd.add_argument("exercise")
     judge_cmd.add_argument("--impl", required=True)
@@ -29,6 +35,7 @@ def main(argv=None) -> int:
     grade_cmd.add_argument("--scheduler", help="a Dask scheduler address to run the judges on")
     grade_cmd.add_argument("--force", action="store_true", help="regrade submissions already graded")
     grade_cmd.add_argument("--course", default=None, help="the course folder (default: this one)")
+    grade_cmd.add_argument("--unsafe-no-walls", action="store_true", help=UNSAFE_HELP)
     args = parser.parse_args(argv)
 
     if args.command == "grade":
@@ -39,12 +46,24 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     parts = set(args.part) if args.part else None
+    no_walls = None
+    if args.command == "check":
+        from .sandbox.isolation import (NO_WALLS_LINE, UNSAFE_ENV, refusal_message,
+                                        unsafe_allowed, walls_problem)
+        if args.unsafe_no_walls:
+            os.environ[UNSAFE_ENV] = "1"
+        no_walls = walls_problem()
+        if no_walls and not unsafe_allowed():
+            print(refusal_message(no_walls), file=sys.stderr)
+            return 2
     report = judge(args.exercise, args.impl, parts)
     if args.command == "judge":
         with open(args.json, "w", encoding="utf-8") as handle:
             handle.write(report.to_json())
         return 0
     print(format_check(report))
+    if no_walls:
+        print(NO_WALLS_LINE)
     return 0 if report.results and report.failed == 0 and not report.fatal else 1
 
 
@@ -64,7 +83,7 @@ def run_grade(args, parser) -> int:
               file=sys.stderr)
         return 2
     return grade(course, known if args.all else [args.assignment], workers=args.workers,
-                 scheduler=args.scheduler, force=args.force)
+                 scheduler=args.scheduler, force=args.force, unsafe_no_walls=args.unsafe_no_walls)
 
 
 if __name__ == "__main__":

@@ -352,13 +352,21 @@ def missing_from_gradebook(course: Course, assignments: list[str]) -> list[str]:
 
 
 def grade(course: Course, assignments: list[str], *, workers: int | None = None,
-          scheduler: str | None = None, force: bool = False, out=sys.stdout) -> int:
+          scheduler: str | None = None, force: bool = False, unsafe_no_walls: bool = False,
+          out=sys.stdout) -> int:
     workers = workers or os.cpu_count() or 1
     started = time.monotonic()
     (course.root / "instructor").mkdir(exist_ok=True)
     # The gradebook runs `alembic` from the venv, activated or not (`.venv/bin/python -m autograder`).
     os.environ["PATH"] = venv_bin() + os.pathsep + os.environ.get("PATH", "")
-    os.environ["DSP_SANDBOX_HIDE"] = course.secret_folders()  # inherited by the local judges
+    from .sandbox.isolation import (NO_WALLS_LINE, UNSAFE_ENV, refusal_message, unsafe_allowed,
+                                    walls_problem)
+    if unsafe_no_walls:
+        os.environ[UNSAFE_ENV] = "1"  # inherited by the local judges
+    no_walls = walls_problem()
+    if no_walls and not unsafe_allowed():
+        print(refusal_message(no_walls), file=out)
+        return 2
     missing = missing_from_gradebook(course, assignments)
     if missing:
         print(f"error: the gradebook has no record of {', '.join(missing)}: release it first with "
@@ -397,5 +405,7 @@ def grade(course: Course, assignments: list[str], *, workers: int | None = None,
           f"assignment, {students} students)", file=out)
     all_jobs = plan(course, assignments, force=True).jobs
     print(summary(course, assignments, cache, all_jobs), file=out)
+    if no_walls:
+        print(NO_WALLS_LINE, file=out)
     print(f"done in {time.monotonic() - started:.1f} s", file=out)
     return 0

@@ -50,7 +50,6 @@ class Course:
         env = dict(os.environ)
         env["PATH"] = venv_bin() + os.pathsep + env.get("PATH", "")  # nbgrader runs `alembic`
         env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-        env["DSP_SANDBOX_HIDE"] = self.secret_folders()
         command = [sys.executable, "-m", "nbgrader", *args,
                    f"--CourseDirectory.root={self.root}", f"--CourseDirectory.db_url={self.db_url}"]
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
@@ -59,10 +58,6 @@ class Course:
             raise NbgraderFailed(f"nbgrader {' '.join(args)} failed ({done.returncode}):\n"
                                  + done.stdout + done.stderr)
         return done
-
-    def secret_folders(self) -> str:
-        """This course's folders that students' code must not see (see sandbox.isolation)."""
-        return os.pathsep.join(str(self.root / name) for name in ("solutions", "instructor"))
 
     def release_dir(self, assignment: str) -> Path:
         return self.root / "exercises" / assignment
