@@ -32,6 +32,15 @@ def copy_grader(where: Path) -> Path:
     return where
 
 
+def scratch_checkout(root: Path) -> Path:
+    """What an instructor's checkout needs to grade: the code, the sources and the release."""
+    for name in ("autograder", "dspatterns", "solutions", "exercises"):
+        shutil.copytree(ROOT / name, root / name, ignore=CACHES)
+    for name in ("requirements.lock", "nbgrader_config.py"):
+        shutil.copy(ROOT / name, root / name)
+    return root
+
+
 def digest(root: Path, exercise: str = "circuit_breaker") -> str:
     grader_digest.cache_clear()  # the digest is cached per process; these tests edit files under it
     return grader_digest(exercise, root)
@@ -94,11 +103,7 @@ def test_new_and_removed_grader_files_change_the_digest_caches_do_not(tmp_path):
 def test_grade_command_regrades_after_grader_edit(tmp_path):
     """A whole checkout in a scratch folder, one student who handed in the release untouched
     (cheap to judge): graded, skipped on a second run, regraded once dspatterns/testing.py changes."""
-    root = tmp_path / "checkout"
-    for name in ("autograder", "dspatterns", "solutions", "exercises"):
-        shutil.copytree(ROOT / name, root / name, ignore=CACHES)
-    for name in ("requirements.lock", "nbgrader_config.py"):
-        shutil.copy(ROOT / name, root / name)
+    root = scratch_checkout(tmp_path / "checkout")
     course = Course(root)
     course.generate("resilience")
     course.submit("stub", "resilience", {"circuit_breaker": root / "exercises" / "resilience" /
