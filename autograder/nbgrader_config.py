@@ -78,10 +78,10 @@ class FeedbackClearHiddenTests(ClearHiddenTests):
 
 # Feedback shows graded cells as students received them: without the hidden-tests region; the
 # page is nbgrader's with each graded cell named in its table of contents and wrapping check lines
-# (autograder/templates/feedback/dsp_feedback.html.j2, which extends nbgrader's feedback template).
+# (autograder/templates/dsp_feedback/dsp_feedback.html.j2, which extends nbgrader's feedback page).
 c.GenerateFeedback.preprocessors = [GetGrades, PartTitles, FeedbackClearHiddenTests,
                                     CSSHTMLHeaderPreprocessor]
-c.HTMLExporter.template_name = "feedback"
+c.HTMLExporter.template_name = "dsp_feedback"  # its conf.json: based on nbgrader's "feedback"
 c.HTMLExporter.template_file = "dsp_feedback.html.j2"
 c.HTMLExporter.extra_template_basedirs = [
     os.path.join(ROOT, "autograder", "templates"),
