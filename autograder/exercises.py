@@ -64,8 +64,11 @@ class Exercise:
         return RELEASE / self.assignment / f"{self.name}.ipynb"
 
     @property
-    def mutants(self) -> list[Path]:
-        return sorted((MUTANTS / self.name).glob("*.py"))
+    def mutants(self) -> list:  # of autograder.mutation.Mutant
+        """Known bugs, each a named patch of the reference (or of an alternative design): see
+        autograder/mutation.py and autograder/mutants/<exercise>.toml."""
+        from .mutation import load_mutants
+        return sorted(load_mutants(self.name), key=lambda mutant: mutant.name)
 
     @property
     def alternatives(self) -> list[Path]:

@@ -43,7 +43,7 @@ def synthetic_class(course: Course, students: int, seed: int) -> dict[str, str]:
                 notebooks[exercise.name] = release
                 continue
             code = (solution_code(exercise.source_notebook) if kind == "reference"
-                    else rng.choice(exercise.mutants).read_text())
+                    else rng.choice(exercise.mutants).code)
             notebooks[exercise.name] = filled_notebook(release, code + f"\n# {student}\n")
             kinds[f"{student}/{exercise.name}"] = kind
         course.submit(student, ASSIGNMENT, notebooks)

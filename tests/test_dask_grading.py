@@ -18,8 +18,8 @@ def make_class(course):
     course.generate("resilience")
     exercise = EXERCISES["circuit_breaker"]
     release = course.release_dir("resilience") / "circuit_breaker.ipynb"
-    answers = {"ada": solution_code(exercise.source_notebook), "bo": exercise.mutants[0].read_text(),
-               "cy": exercise.mutants[5].read_text(), "di": None}
+    answers = {"ada": solution_code(exercise.source_notebook), "bo": exercise.mutants[0].code,
+               "cy": exercise.mutants[5].code, "di": None}
     for student, code in answers.items():
         course.submit(student, "resilience",
                       {"circuit_breaker": release if code is None else filled_notebook(release, code)})

@@ -52,7 +52,7 @@ def test_release_fetch_submit_collect_grade_feedback(tmp_path):
 
     exercise = EXERCISES["circuit_breaker"]
     answers = {"alice": solution_code(exercise.source_notebook),
-               "bob": (exercise.mutants[0]).read_text(),  # partly correct: one known bug
+               "bob": exercise.mutants[0].code,  # partly correct: one known bug
                "carol": None}  # hands in the release untouched
     for user, code in answers.items():
         home = tmp_path / f"home-{user}"

@@ -17,7 +17,11 @@ from autograder.exercises import EXERCISES, ROOT
 from autograder.grading_run import part_of_cell
 
 ASSIGNMENTS = sorted({exercise.assignment for exercise in EXERCISES.values()})
-MUTANTS = [(name, path) for name, exercise in sorted(EXERCISES.items()) for path in exercise.mutants]
+MUTANTS = [(name, mutant) for name, exercise in sorted(EXERCISES.items())
+           for mutant in exercise.mutants]
+# Correct implementations in other styles (autograder/alternatives/<exercise>/*.py): what exists now.
+ALTERNATIVES = [(name, path) for name, exercise in sorted(EXERCISES.items())
+                for path in exercise.alternatives]
 
 
 def grade_with_command(course):
@@ -32,7 +36,8 @@ def grade_with_command(course):
 @pytest.fixture(scope="module")
 def graded_course(tmp_path_factory):
     """One scratch course per test module: every assignment generated, and for every exercise a
-    reference, a stub and each mutant submitted as a separate student, graded in one run of
+    reference, a stub, each mutant (its patch applied to its base) and each alternative submitted
+    as a separate student, graded in one run of
     `python -m autograder grade` (whose gradebook step is a real `nbgrader autograde`)."""
     course = Course.scratch(tmp_path_factory.mktemp("course"))
     for assignment in ASSIGNMENTS:
@@ -42,8 +47,10 @@ def graded_course(tmp_path_factory):
         release = course.release_dir(exercise.assignment) / f"{name}.ipynb"
         variants = {"reference": filled_notebook(release, solution_code(exercise.source_notebook)),
                     "stub": release}
-        variants.update({f"mutant-{m.stem}": filled_notebook(release, m.read_text())
+        variants.update({f"mutant-{m.name}": filled_notebook(release, m.code)
                          for m in exercise.mutants})
+        variants.update({f"alternative-{path.stem}": filled_notebook(release, path.read_text())
+                         for path in exercise.alternatives})
         for label, notebook in variants.items():
             student = f"{name}--{label}".replace("_", "-")
             course.submit(student, exercise.assignment, {name: notebook})
@@ -97,10 +104,10 @@ def test_untouched_stub_scores_zero(graded_course, name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name,mutant", MUTANTS, ids=[f"{n}/{p.stem}" for n, p in MUTANTS])
+@pytest.mark.parametrize("name,mutant", MUTANTS, ids=[f"{n}/{m.name}" for n, m in MUTANTS])
 def test_every_mutant_loses_points(graded_course, name, mutant):
     course, students = graded_course
-    student = students[(name, f"mutant-{mutant.stem}")]
+    student = students[(name, f"mutant-{mutant.name}")]
     score, maximum, per_cell = exercise_total(course, student, EXERCISES[name])
     assert score < maximum, f"known-buggy {mutant.name} scored full marks ({per_cell})"
     notebook = nbformat.read(course.autograded_dir(student, EXERCISES[name].assignment)
@@ -113,6 +120,15 @@ def test_every_mutant_loses_points(graded_course, name, mutant):
                 said = lines[index + 1] if index + 1 < len(lines) else ""
                 assert said.startswith("      ") and said.strip(), \
                     f"{mutant.name}: '{line.strip()}' failed without saying why"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,path", ALTERNATIVES, ids=[f"{n}/{p.stem}" for n, p in ALTERNATIVES])
+def test_every_alternative_scores_full_marks(graded_course, name, path):
+    course, students = graded_course
+    student = students[(name, f"alternative-{path.stem}")]
+    score, maximum, per_cell = exercise_total(course, student, EXERCISES[name])
+    assert score == maximum, f"alternative {name}/{path.name} scored {score}/{maximum}: {per_cell}"
 
 
 @pytest.mark.slow

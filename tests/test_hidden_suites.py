@@ -10,7 +10,7 @@ import pytest
 
 from autograder.course import solution_code
 from autograder.exercises import EXERCISES, ROOT
-from autograder.judge import judge
+from autograder.judge import judge, judge_cells
 
 @pytest.fixture(scope="module")
 def reference_files(tmp_path_factory):
@@ -42,18 +42,22 @@ def test_reference_passes_every_hidden_check(reference_files, name):
 def test_every_exercise_has_at_least_eight_documented_mutants(name):
     mutants = EXERCISES[name].mutants
     assert len(mutants) >= 8, f"{name} has {len(mutants)} mutants"
-    for path in mutants:
-        first = path.read_text().splitlines()[0]
-        assert first.startswith('"""Known bug: '), f"{path.name} must say its bug in its docstring"
+    for mutant in mutants:
+        assert mutant.bug.strip() and "\n" not in mutant.bug, \
+            f"{mutant.name} must say its bug in one non-empty line"
 
 
 @pytest.mark.parametrize("name", sorted(EXERCISES))
 def test_grades_do_not_vary_between_runs_in_one_process(reference_files, name):
     """A warm judge process (the grading command's workers) grades submission after submission:
     the second and third verdicts must equal the first, for correct and for buggy code."""
-    for impl in (reference_files[name], EXERCISES[name].mutants[0]):
-        runs = [[(r.test, r.passed) for r in judge(name, impl).results] for _ in range(3)]
-        assert runs[0] == runs[1] == runs[2], f"{impl.name}: verdicts changed between runs"
+    mutant = EXERCISES[name].mutants[0]
+    graders = {"reference": lambda: judge(name, reference_files[name]),
+               f"mutant {mutant.name}": lambda: judge_cells(
+                   name, [{"label": "mutant", "source": mutant.code}])}
+    for label, grade in graders.items():
+        runs = [[(r.test, r.passed) for r in grade().results] for _ in range(3)]
+        assert runs[0] == runs[1] == runs[2], f"{label}: verdicts changed between runs"
 
 
 def test_check_command_passes_reference_and_prints_summary(reference_files):
