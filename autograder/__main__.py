@@ -1,4 +1,5 @@
-"""Command line: ``python -m autograder check EXERCISE --impl PATH`` (and, internally, ``judge``)."""
+"""Command line: ``python -m autograder check EXERCISE --impl PATH`` (or ``--mutant NAME``),
+``mutants EXERCISE`` (and, internally, ``judge``)."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +7,7 @@ import os
 import sys
 
 from .exercises import EXERCISES, UnknownExercise, get_exercise
-from .judge import judge
+from .judge import judge, judge_cells
 from .report import format_check
 
 
@@ -20,9 +21,13 @@ def main(argv=None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="run an exercise's hidden suite against a .py or .ipynb")
     check.add_argument("exercise", help="one of: " + ", ".join(sorted(EXERCISES)))
-    check.add_argument("--impl", required=True, help="the student's .py file or notebook")
+    given = check.add_mutually_exclusive_group(required=True)
+    given.add_argument("--impl", help="the student's .py file or notebook")
+    given.add_argument("--mutant", help="one of the exercise's known bugs (see `mutants EXERCISE`)")
     check.add_argument("--part", action="append", help="only this part (repeatable)")
     check.add_argument("--unsafe-no-walls", action="store_true", help=UNSAFE_HELP)
+    mutants_cmd = commands.add_parser("mutants", help="list an exercise's known bugs (mutants)")
+    mutants_cmd.add_argument("exercise", help="one of: " + ", ".join(sorted(EXERCISES)))
     judge_cmd = commands.add_parser("judge", help="(internal) write a JSON report")
     judge_cmd.add_argument("exercise")
     judge_cmd.add_argument("--impl", required=True)
@@ -45,7 +50,18 @@ def main(argv=None) -> int:
     except UnknownExercise as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.command == "mutants":
+        return list_mutants(args.exercise)
     parts = set(args.part) if args.part else None
+    mutant = None
+    if getattr(args, "mutant", None):
+        from .mutation import StaleMutant, UnknownMutant, find_mutant
+        try:
+            mutant = find_mutant(args.exercise, args.mutant)
+            mutant.code  # a stale patch is an error here, not a grade
+        except (UnknownMutant, StaleMutant) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     no_walls = None
     if args.command == "check":
         from .sandbox.isolation import (NO_WALLS_LINE, UNSAFE_ENV, refusal_message,
@@ -56,7 +72,11 @@ def main(argv=None) -> int:
         if no_walls and not unsafe_allowed():
             print(refusal_message(no_walls), file=sys.stderr)
             return 2
-    report = judge(args.exercise, args.impl, parts)
+    if mutant:
+        print(f"{mutant.label}: {mutant.bug}")
+        report = judge_cells(args.exercise, [{"label": mutant.label, "source": mutant.code}], parts)
+    else:
+        report = judge(args.exercise, args.impl, parts)
     if args.command == "judge":
         with open(args.json, "w", encoding="utf-8") as handle:
             handle.write(report.to_json())
@@ -65,6 +85,15 @@ def main(argv=None) -> int:
     if no_walls:
         print(NO_WALLS_LINE)
     return 0 if report.results and report.failed == 0 and not report.fatal else 1
+
+
+def list_mutants(exercise: str) -> int:
+    """One line per known bug: its name, then what the bug is."""
+    mutants = get_exercise(exercise).mutants
+    width = max((len(m.name) for m in mutants), default=0)
+    for mutant in mutants:
+        print(f"{mutant.name:<{width}}  {mutant.bug}")
+    return 0
 
 
 def run_grade(args, parser) -> int:
