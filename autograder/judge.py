@@ -19,6 +19,7 @@ from .exercises import Exercise, get_exercise
 from .results import JudgeReport, TestResult
 from .sandbox import rpc
 from .sandbox.client import Limits, Sandbox, SandboxError
+from .sandbox.isolation import refusal_message, unsafe_allowed, walls_problem
 from .submission import SubmissionError, student_code
 
 
@@ -164,6 +165,9 @@ def judge(exercise_name: str, impl_path: str | Path, parts: set[str] | None = No
 def judge_cells(exercise_name: str, cells: list[dict], parts: set[str] | None = None,
                 limits: Limits | None = None) -> JudgeReport:
     exercise = get_exercise(exercise_name)
+    problem = walls_problem()
+    if problem and not unsafe_allowed():  # the grader's set-up, not the student's code, is at fault
+        return JudgeReport.broken_grader(exercise.name, refusal_message(problem))
     report = JudgeReport(exercise=exercise.name)
     session = SandboxSession(exercise, cells, limits or Limits())
     plugin = JudgePlugin(exercise, session, parts)

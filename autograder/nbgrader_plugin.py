@@ -59,8 +59,18 @@ def suite_digest(exercise: str) -> str:
     return grader_digest(exercise)
 
 
+class WallsRefused(RuntimeError):
+    """No walls can be built and the instructor did not accept grading without them. Raised
+    before any student code runs, so nbgrader records no grade rather than a wrong zero."""
+
+
 class SandboxGrading(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
+        from .sandbox.isolation import refusal_message, unsafe_allowed, walls_problem
+
+        problem = walls_problem()
+        if problem and not unsafe_allowed():
+            raise WallsRefused(refusal_message(problem))
         info = resources["nbgrader"]
         notebook_id, assignment_id, student_id = info["notebook"], info["assignment"], info["student"]
         with Gradebook(info["db_url"]) as gradebook:
