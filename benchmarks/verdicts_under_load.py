@@ -13,11 +13,12 @@ and prints every (implementation, hidden test) whose pass/fail differs between t
 either other run. Exit status 1 if any verdict differs (or a grading run broke), 0 otherwise.
 
 ``--quick`` (what CI runs) grades only the parts whose verdicts wait on real time, threads or
-sockets (``QUICK_PARTS``; an exercise with none is skipped) and, under load, only the reference, the
-alternatives and the ``--max-mutants`` mutants the idle run catches there with the fewest tests (a
-bug caught by one test is the one a flaky test would let through): the load-sensitive cases are a
-correct implementation failing, or a caught bug slipping through. Each implementation costs a
-sandbox start (about 2 s), which is what the cap keeps within CI's budget.
+sockets (``QUICK_PARTS``; an exercise with none is skipped), and only the reference, the
+alternatives and the mutants in ``QUICK_MUTANTS``: those whose catch in those parts hangs on a real
+timeout, a real ``max_wait`` or threads racing. The load-sensitive cases are a correct
+implementation failing, or a caught bug slipping through. Each implementation costs a sandbox
+start (about 2 s) and its slowest failures (a call cut off at the sandbox's 10 s limit), which is
+what the short list keeps within CI's budget. ``--max-mutants N`` grades only the first N mutants.
 
 "Idle" on a shared machine is only as idle as the machine: the check looks for tests whose verdict
 moves with load, which a busy baseline makes harder to hide, not easier.
@@ -25,10 +26,8 @@ moves with load, which a busy baseline makes harder to hide, not easier.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import json
-import multiprocessing
-import os
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -55,6 +54,13 @@ QUICK_PARTS: dict[str, set[str]] = {
     "bulkhead": {"waiting", "threads"},
     "timeout": {"limits"},
     "retry": set(),
+}
+# The mutants --quick grades: caught in QUICK_PARTS by tests that wait on real time or threads.
+QUICK_MUTANTS: dict[str, tuple[str, ...]] = {
+    "circuit_breaker": ("racy_failure_count", "unlimited_trials", "unrelated_error_leaks_trial_slot"),
+    "bulkhead": ("never_waits", "zero_wait_blocks_forever", "if_instead_of_while"),
+    "timeout": ("swallows_timeout", "total_checked_between_reads_only", "total_timeout_only"),
+    "retry": (),
 }
 
 
@@ -103,53 +109,67 @@ def grade(exercise_name: str, impls: list[Impl], parts: set[str] | None) -> tupl
     return verdicts, problems
 
 
-def _busy() -> None:
-    while True:
-        pass
-
-
 class BusyCores:
-    """Two processes spinning on the CPU for as long as the ``with`` block lasts."""
+    """Processes spinning on the CPU (one per core to keep busy) for as long as the ``with`` block
+    lasts; only these processes are stopped when it ends."""
 
     def __init__(self, n: int = 2):
         self.n = n
-        self.processes: list[multiprocessing.Process] = []
+        self.processes: list[subprocess.Popen] = []
 
     def __enter__(self) -> "BusyCores":
-        context = multiprocessing.get_context("spawn")
-        self.processes = [context.Process(target=_busy, daemon=True) for _ in range(self.n)]
-        for process in self.processes:
-            process.start()
+        self.processes = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                          for _ in range(self.n)]
         return self
 
     def __exit__(self, *exc) -> None:
-        for process in self.processes:  # only the processes this block started
+        for process in self.processes:
             process.terminate()
         for process in self.processes:
-            process.join(10)
+            process.wait(10)
 
 
 def grade_in_parallel(exercise_name: str, impls: list[Impl], parts) -> tuple[Verdicts, list[str]]:
-    """Two grader processes at once, each grading every other implementation."""
+    """Two grader processes at once (this script with --grade-worker), each grading every other
+    implementation."""
     halves = [impls[0::2], impls[1::2]]
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
-        futures = [pool.submit(grade, exercise_name, half, parts) for half in halves if half]
-        verdicts: Verdicts = {}
-        problems: list[str] = []
-        for future in futures:
-            got, broke = future.result()
-            verdicts.update(got)
-            problems += broke
+    workers = []
+    for half in halves:
+        if not half:
+            continue
+        command = [sys.executable, str(Path(__file__).resolve()), "--grade-worker", exercise_name,
+                   "--impls", json.dumps([impl.name for impl in half])]
+        if parts:
+            command += ["--parts", ",".join(sorted(parts))]
+        workers.append(subprocess.Popen(command, stdout=subprocess.PIPE, text=True))
+    verdicts: Verdicts = {}
+    problems: list[str] = []
+    for worker in workers:
+        out, _ = worker.communicate(timeout=3600)
+        lines = out.strip().splitlines()
+        if worker.returncode != 0 or not lines:
+            problems.append(f"{exercise_name}: a parallel grader exited {worker.returncode}")
+            continue
+        got = json.loads(lines[-1])
+        verdicts.update(got["verdicts"])
+        problems += got["problems"]
     return verdicts, problems
 
 
+def grade_worker(exercise_name: str, names: list[str], parts) -> None:
+    """One of the parallel graders: grade the named implementations, print one JSON line."""
+    impls = [impl for impl in implementations(exercise_name) if impl.name in names]
+    verdicts, problems = grade(exercise_name, impls, parts)
+    sys.stdout.write(json.dumps({"verdicts": verdicts, "problems": problems}) + "\n")
+
+
 def differences(idle: Verdicts, other: Verdicts, condition: str) -> list[tuple[str, str, str, str]]:
-    """(implementation, test, idle verdict, verdict under ``condition``) for every mismatch."""
+    """(implementation, test, idle verdict, verdict under ``condition``) for every mismatch; an
+    implementation graded in one run and not the other counts as every test missing."""
     word = {True: "pass", False: "FAIL", None: "missing"}
     found = []
-    for impl, tests in other.items():
-        base = idle.get(impl, {})
+    for impl in sorted(set(idle) | set(other)):
+        base, tests = idle.get(impl, {}), other.get(impl, {})
         for test in sorted(set(base) | set(tests)):
             if base.get(test) != tests.get(test):
                 found.append((impl, test, word[base.get(test)],
@@ -177,17 +197,27 @@ class ExerciseResult:
 
 def check_exercise(exercise_name: str, quick: bool = False, parts: set[str] | None = None,
                    log=print, max_mutants: int | None = None) -> ExerciseResult | None:
-    if quick and max_mutants is None:
-        max_mutants = 4
     if quick and parts is None:
         parts = QUICK_PARTS.get(exercise_name, set())
         if not parts:
             log(f"{exercise_name}: no part uses real time, threads or sockets; skipped (--quick)")
             return None
     impls = implementations(exercise_name)
+    problems: list[str] = []
+    if quick:
+        wanted = QUICK_MUTANTS.get(exercise_name, ())
+        have = {i.name for i in impls}
+        problems += [f"{exercise_name}: QUICK_MUTANTS names mutant {m!r}, which the registry lacks"
+                     for m in wanted if f"mutant:{m}" not in have]
+        impls = [i for i in impls if not i.name.startswith("mutant:")
+                 or i.name.removeprefix("mutant:") in wanted]
+    if max_mutants is not None:
+        mutants = [i.name for i in impls if i.name.startswith("mutant:")][:max_mutants]
+        impls = [i for i in impls if not i.name.startswith("mutant:") or i.name in mutants]
     seconds = {}
     start = time.monotonic()
-    idle, problems = grade(exercise_name, impls, parts)
+    idle, broke = grade(exercise_name, impls, parts)
+    problems += broke
     seconds["idle"] = time.monotonic() - start
 
     survivors = [i.name for i in impls if i.name.startswith("mutant:") and idle[i.name]
@@ -195,16 +225,6 @@ def check_exercise(exercise_name: str, quick: bool = False, parts: set[str] | No
     failing_correct = [f"{i.name} {t}" for i in impls if not i.name.startswith("mutant:")
                        for t, ok in idle[i.name].items() if not ok]
     under_load = impls
-    if quick:  # a bug the idle run caught, or a correct implementation: what load could flip
-        caught = sorted((sum(not ok for ok in idle[i.name].values()), i.name) for i in impls
-                        if i.name.startswith("mutant:") and not all(idle[i.name].values()))
-        keep = {name for _, name in caught[:max_mutants]}
-        under_load = [i for i in impls if not i.name.startswith("mutant:") or i.name in keep]
-    elif max_mutants is not None:
-        keep = {i.name for i in impls if i.name.startswith("mutant:")}
-        keep = set(sorted(keep)[:max_mutants])
-        under_load = [i for i in impls if not i.name.startswith("mutant:") or i.name in keep]
-
     start = time.monotonic()
     with BusyCores(2):
         loaded, broke = grade(exercise_name, under_load, parts)
@@ -244,14 +264,23 @@ def print_result(result: ExerciseResult, out=sys.stdout) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--grade-worker"]:
+        worker = argparse.ArgumentParser()
+        worker.add_argument("--grade-worker", dest="exercise")
+        worker.add_argument("--impls", type=json.loads)
+        worker.add_argument("--parts")
+        args = worker.parse_args(argv)
+        grade_worker(args.exercise, args.impls, set(args.parts.split(",")) if args.parts else None)
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("exercises", nargs="+", metavar="EXERCISE", choices=sorted(EXERCISES))
     parser.add_argument("--quick", action="store_true",
                         help="only the parts that use real time, threads or sockets (CI)")
     parser.add_argument("--parts", help="comma-separated parts to grade (default: all, or the "
                                         "real-time parts with --quick)")
-    parser.add_argument("--max-mutants", type=int, help="grade at most this many mutants under load "
-                                                        "(default: all; 4 with --quick)")
+    parser.add_argument("--max-mutants", type=int, help="grade only the first N mutants "
+                                                        "(default: all, or QUICK_MUTANTS with --quick)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     parts = set(args.parts.split(",")) if args.parts else None

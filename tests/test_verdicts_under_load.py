@@ -49,12 +49,20 @@ def test_differences_name_the_implementation_and_test():
     assert check.differences(idle, loaded, "loaded") == [("reference", "p::test_b", "pass",
                                                           "loaded: FAIL")]
     assert check.differences(idle, idle, "parallel") == []
+    gone = check.differences(idle, {"reference": idle["reference"]}, "parallel")
+    assert gone == [("mutant:x", "p::test_a", "FAIL", "parallel: missing")]
+
+
+def test_quick_mutants_are_registered_mutants():
+    for name, wanted in check.QUICK_MUTANTS.items():
+        have = {impl.name for impl in check.implementations(name)}
+        assert {f"mutant:{m}" for m in wanted} <= have, f"{name}: {wanted}"
 
 
 def test_busy_cores_are_stopped_when_the_block_ends():
     with check.BusyCores(2) as busy:
-        assert all(process.is_alive() for process in busy.processes)
-    assert not any(process.is_alive() for process in busy.processes)
+        assert len(busy.processes) == 2 and all(p.poll() is None for p in busy.processes)
+    assert all(p.poll() is not None for p in busy.processes)
 
 
 @pytest.mark.slow
