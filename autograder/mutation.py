@@ -1,20 +1,16 @@
-"""Known bugs as small named patches: a mutant is the bug, not a copy of the solution.
+r"""Known bugs as small named patches: a mutant is the bug, not a copy of the solution.
 
 Each exercise's mutants live in one data file, ``autograder/mutants/<exercise>.toml``::
 
     [[mutant]]
     name = "cap_ignored"
-    bug = "never caps the delay at max_delay."
+    bug = "backoff_delay ignores cap; the loop caps only the final sleep, so ..."
     # base = "alternatives/bulkhead/condition.py"   (default: the reference solution)
-
     [[mutant.replace]]
-    old = '''
-            return min(delay, max_delay)
-    '''
-    new = '''
-            return delay
-    '''
+    old = "    return min(cap, delay)\n"
+    new = "    return delay\n"
 
+(a text of several lines is a literal ``'''`` string, whose first newline TOML drops).
 ``name`` is how tests and the command line (``python -m autograder check EX --mutant NAME``) refer to
 it; ``bug`` is one line, the mistake a student could make; ``base`` is the code the patch applies to:
 the reference answer extracted from the exercise's source notebook, or a file under ``autograder/``
