@@ -19,7 +19,7 @@ def load_check():
     spec = importlib.util.spec_from_file_location("verdicts_under_load",
                                                   ROOT / "benchmarks" / "verdicts_under_load.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # the spawned graders pickle functions by module name
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
