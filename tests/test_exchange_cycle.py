@@ -73,6 +73,12 @@ def test_release_fetch_submit_collect_grade_feedback(tmp_path):
                              str(course.root)], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=1800)
     assert graded.returncode == 0, graded.stdout + graded.stderr
+    # nbgrader's own files in every submission are not a student's extra files.
+    assert "submission_secret.txt" not in graded.stdout and "problem:" not in graded.stdout, \
+        graded.stdout
+    assert "12 notebooks to grade from 3 submissions" in graded.stdout, graded.stdout
+    # four notebooks each; the three left untouched are the same for everyone
+    assert "6 distinct notebooks, 6 identical to one already judged" in graded.stdout, graded.stdout
     instructor("generate_feedback", "resilience")
     instructor("release_feedback", "resilience")
 
