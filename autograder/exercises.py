@@ -6,10 +6,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .cells import cell_source, is_answer_cell
 
-from .paths import ALTERNATIVES, HIDDEN, MUTANTS, RELEASE, ROOT, SOLUTIONS  # noqa: F401  (ROOT re-exported)
+if TYPE_CHECKING:
+    from .mutation import Mutant
+
+from .paths import ALTERNATIVES, HIDDEN, RELEASE, ROOT, SOLUTIONS  # noqa: F401  (ROOT re-exported)
 
 
 # Each assignment's teaching notebook in course/ (the family's explanations and figures).
@@ -64,7 +68,7 @@ class Exercise:
         return RELEASE / self.assignment / f"{self.name}.ipynb"
 
     @property
-    def mutants(self) -> list:  # of autograder.mutation.Mutant
+    def mutants(self) -> list[Mutant]:
         """Known bugs, each a named patch of the reference (or of an alternative design): see
         autograder/mutation.py and autograder/mutants/<exercise>.toml."""
         from .mutation import load_mutants

@@ -23,13 +23,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from autograder.course import Course, filled_notebook, solution_code  # noqa: E402
+from autograder.testkit import ScratchCourse, filled_notebook  # noqa: E402
 from autograder.exercises import EXERCISES  # noqa: E402
 
 ASSIGNMENT = "resilience"
 
 
-def synthetic_class(course: Course, students: int, seed: int) -> dict[str, str]:
+def synthetic_class(course: ScratchCourse, students: int, seed: int) -> dict[str, str]:
     rng = random.Random(seed)
     exercises = [e for e in EXERCISES.values() if e.assignment == ASSIGNMENT]
     kinds = {}
@@ -42,7 +42,7 @@ def synthetic_class(course: Course, students: int, seed: int) -> dict[str, str]:
             if kind == "stub":
                 notebooks[exercise.name] = release
                 continue
-            code = (solution_code(exercise.source_notebook) if kind == "reference"
+            code = (exercise.reference_code if kind == "reference"
                     else rng.choice(exercise.mutants).code)
             notebooks[exercise.name] = filled_notebook(release, code + f"\n# {student}\n")
             kinds[f"{student}/{exercise.name}"] = kind
@@ -50,7 +50,7 @@ def synthetic_class(course: Course, students: int, seed: int) -> dict[str, str]:
     return kinds
 
 
-def grades_of(course: Course) -> list[tuple]:
+def grades_of(course: ScratchCourse) -> list[tuple]:
     from nbgrader.api import Gradebook
 
     rows = []
@@ -80,7 +80,7 @@ def main() -> int:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     with tempfile.TemporaryDirectory(prefix="dsp-bench-") as tmp:
-        ours, plain = (Course.scratch(Path(tmp) / name) for name in ("ours", "plain"))
+        ours, plain = (ScratchCourse.scratch(Path(tmp) / name) for name in ("ours", "plain"))
         for course in (ours, plain):
             course.generate(ASSIGNMENT)
             synthetic_class(course, args.students, args.seed)

@@ -10,7 +10,7 @@ import copy
 
 import nbformat
 
-from autograder.course import answer_cells, filled_notebook, graded_cells, solution_code
+from autograder.testkit import answer_cells, filled_notebook, graded_cells
 from autograder.exercises import EXERCISES, ROOT
 
 EXERCISE = EXERCISES["circuit_breaker"]
@@ -22,7 +22,7 @@ def _release(course):
 
 
 def reference(course):
-    return filled_notebook(_release(course), solution_code(EXERCISE.source_notebook))
+    return filled_notebook(_release(course), EXERCISE.reference_code)
 
 
 def stub(course):
@@ -163,7 +163,7 @@ def claim_points(course):
 
 
 def stderr_noise(course):
-    code = solution_code(EXERCISE.source_notebook).replace(
+    code = EXERCISE.reference_code.replace(
         "        with self._lock:\n            state = self._refresh_state()",
         "        import sys, warnings\n"
         "        warnings.warn('debugging the breaker', RuntimeWarning)\n"

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from autograder.course import Course, filled_notebook, solution_code
+from autograder.testkit import ScratchCourse, filled_notebook
 from autograder.exercises import EXERCISES, ROOT
 
 pytestmark = pytest.mark.slow
@@ -18,7 +18,7 @@ def make_class(course):
     course.generate("resilience")
     exercise = EXERCISES["circuit_breaker"]
     release = course.release_dir("resilience") / "circuit_breaker.ipynb"
-    answers = {"ada": solution_code(exercise.source_notebook), "bo": exercise.mutants[0].code,
+    answers = {"ada": exercise.reference_code, "bo": exercise.mutants[0].code,
                "cy": exercise.mutants[5].code, "di": None}
     for student, code in answers.items():
         course.submit(student, "resilience",
@@ -37,7 +37,7 @@ def grade(course, *extra):
 def test_dask_cluster_pool_and_plain_nbgrader_agree(tmp_path):
     from distributed import LocalCluster
 
-    on_dask, on_pool, plain = (Course.scratch(tmp_path / n) for n in ("dask", "pool", "plain"))
+    on_dask, on_pool, plain = (ScratchCourse.scratch(tmp_path / n) for n in ("dask", "pool", "plain"))
     for course in (on_dask, on_pool, plain):
         make_class(course)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,

@@ -15,7 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.course import Course, answer_cells, solution_code, venv_bin
+from autograder.course import venv_bin
+from autograder.testkit import ScratchCourse, answer_cells
 from autograder.exercises import EXERCISES, ROOT
 
 pytestmark = pytest.mark.slow
@@ -44,14 +45,14 @@ def test_release_fetch_submit_collect_grade_feedback(tmp_path):
     exchange = tmp_path / "exchange"
     exchange.mkdir()
     os.chmod(exchange, 0o777)
-    course = Course.scratch(tmp_path / "course")
+    course = ScratchCourse.scratch(tmp_path / "course")
     instructor = lambda *args: course.nbgrader(*args, f"--Exchange.root={exchange}",  # noqa: E731
                                                f"--CourseDirectory.course_id={COURSE_ID}")
     instructor("generate_assignment", "resilience", "--force")
     instructor("release_assignment", "resilience", "--force")
 
     exercise = EXERCISES["circuit_breaker"]
-    answers = {"alice": solution_code(exercise.source_notebook),
+    answers = {"alice": exercise.reference_code,
                "bob": exercise.mutants[0].code,  # partly correct: one known bug
                "carol": None}  # hands in the release untouched
     for user, code in answers.items():

@@ -13,7 +13,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.course import answer_cells, venv_bin
+from autograder.course import venv_bin
+from autograder.testkit import answer_cells
 from autograder.exercises import ROOT
 from test_grader_digest import scratch_checkout
 

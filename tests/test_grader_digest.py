@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.course import Course
+from autograder.testkit import ScratchCourse
 from autograder.exercises import ROOT
 from autograder.grading_run import grader_digest
 
@@ -104,7 +104,7 @@ def test_grade_command_regrades_after_grader_edit(tmp_path):
     """A whole checkout in a scratch folder, one student who handed in the release untouched
     (cheap to judge): graded, skipped on a second run, regraded once dspatterns/testing.py changes."""
     root = scratch_checkout(tmp_path / "checkout")
-    course = Course(root)
+    course = ScratchCourse(root)
     course.generate("resilience")
     course.submit("stub", "resilience", {"circuit_breaker": root / "exercises" / "resilience" /
                                          "circuit_breaker.ipynb"})

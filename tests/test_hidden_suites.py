@@ -4,11 +4,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from autograder.course import solution_code
+
 from autograder.exercises import EXERCISES, ROOT
 from autograder.judge import judge, judge_cells
 
@@ -18,7 +17,7 @@ def reference_files(tmp_path_factory):
     files = {}
     for name, exercise in EXERCISES.items():
         files[name] = where / f"{name}.py"
-        files[name].write_text(solution_code(exercise.source_notebook))
+        files[name].write_text(exercise.reference_code)
     return files
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.course import Course
+from autograder.testkit import ScratchCourse
 from autograder.exercises import EXERCISES, ROOT
 from crafted import CASES, reference
 
@@ -74,7 +74,7 @@ def run_grade(course, *extra):
 
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
-    course = Course.scratch(tmp_path_factory.mktemp("class"))
+    course = ScratchCourse.scratch(tmp_path_factory.mktemp("class"))
     course.generate("resilience")
     for student, (make, _, _) in CASES.items():
         course.submit(student, "resilience", {"circuit_breaker": make(course)})

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.course import Course, filled_notebook, solution_code
+from autograder.testkit import ScratchCourse, filled_notebook
 from autograder.exercises import EXERCISES
 from autograder.paths import ROOT
 from autograder.sandbox.client import Limits, Sandbox
@@ -201,7 +201,7 @@ def test_without_walls_student_code_is_refused(monkeypatch):
 
 def test_check_refuses_without_walls_unless_told(tmp_path):
     impl = tmp_path / "cb.py"
-    impl.write_text(solution_code(EXERCISES["circuit_breaker"].source_notebook))
+    impl.write_text(EXERCISES["circuit_breaker"].reference_code)
     env = dict(os.environ, PYTHONPATH=str(ROOT), **{BWRAP_ENV: "/nonexistent/bwrap"})
     env.pop("DSP_UNSAFE_NO_WALLS", None)
     command = [sys.executable, "-m", "autograder", "check", "circuit_breaker", "--impl", str(impl)]
@@ -219,11 +219,11 @@ def test_check_refuses_without_walls_unless_told(tmp_path):
 CLASS_LIMITS = {"DSP_LIMIT_LOAD_SECONDS": "8", "DSP_LIMIT_MEMORY_MB": "2048"}
 
 
-def crafted_class(course: Course, targets: dict[str, str], port: int) -> None:
+def crafted_class(course: ScratchCourse, targets: dict[str, str], port: int) -> None:
     """A thief (raises what it read in every check), a fork bomb and two honest students."""
     course.generate("resilience")
     release = course.release_dir("resilience") / "circuit_breaker.ipynb"
-    honest = solution_code(EXERCISES["circuit_breaker"].source_notebook)
+    honest = EXERCISES["circuit_breaker"].reference_code
     thief = probe_code(targets, port) + textwrap.dedent('''
         class CircuitOpenError(Exception):
             pass
@@ -236,7 +236,7 @@ def crafted_class(course: Course, targets: dict[str, str], port: int) -> None:
         course.submit(student, "resilience", {"circuit_breaker": filled_notebook(release, code)})
 
 
-def grade_class(course: Course, as_user: list[str] | None = None) -> str:
+def grade_class(course: ScratchCourse, as_user: list[str] | None = None) -> str:
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONDONTWRITEBYTECODE="1", **CLASS_LIMITS)
     command = [sys.executable, "-m", "autograder", "grade", "resilience", "--course",
                str(course.root), "--workers", "2"]
@@ -246,7 +246,7 @@ def grade_class(course: Course, as_user: list[str] | None = None) -> str:
     return done.stdout + done.stderr
 
 
-def check_class(course: Course, output: str, targets: dict[str, str]) -> None:
+def check_class(course: ScratchCourse, output: str, targets: dict[str, str]) -> None:
     course.nbgrader("generate_feedback", "resilience", "--force")
     feedback = (course.root / "instructor" / "feedback" / "thief" / "resilience"
                 / "circuit_breaker.html").read_text(encoding="utf-8")
@@ -268,7 +268,7 @@ def check_class(course: Course, output: str, targets: dict[str, str]) -> None:
 @pytest.mark.slow
 @needs_walls
 def test_a_class_with_a_thief_and_a_fork_bomb_is_graded(tmp_path, planted, banner_server):
-    course = Course.scratch(tmp_path / "course")
+    course = ScratchCourse.scratch(tmp_path / "course")
     targets = dict(planted, **{"other student": str(course.submission_dir("alice", "resilience")
                                                     / "circuit_breaker.ipynb")})
     crafted_class(course, targets, banner_server)
@@ -295,7 +295,7 @@ def test_an_ordinary_user_gets_the_same_walls(tmp_path, throwaway_user, banner_s
     (home / "notes.txt").write_text(CANARY)
     base = Path(tempfile.mkdtemp(prefix="dsp-walls-user-", dir="/var/tmp"))
     try:
-        course = Course.scratch(base / "course")
+        course = ScratchCourse.scratch(base / "course")
         other = base / "other" / "solutions" / "circuit_breaker.ipynb"
         other.parent.mkdir(parents=True)
         other.write_text(CANARY)
