@@ -31,6 +31,7 @@ from .exercises import EXERCISES, get_exercise
 from .grading_run import grader_digest
 from .integrity import code_fingerprint, rebuild, source_cells_from_notebook
 from .results import JudgeReport
+from .sandbox.isolation import unsafe_allowed
 from . import staging
 
 
@@ -138,9 +139,14 @@ def save_ledger(course: Course, entries: dict) -> None:
 
 
 # -- phase 1: judging ------------------------------------------------------------------------
-def run_job(exercise: str, code: list) -> str:
-    """One sandboxed judge run; a plain function of plain data, so any worker can run it."""
+def run_job(exercise: str, code: list, unsafe_no_walls: bool = False) -> str:
+    """One sandboxed judge run; a plain function of plain data, so any worker can run it (a Dask
+    worker on another machine too: the instructor's --unsafe-no-walls travels with the job)."""
     from .judge import judge_cells
+    from .sandbox.isolation import UNSAFE_ENV
+
+    if unsafe_no_walls:
+        os.environ[UNSAFE_ENV] = "1"
     return judge_cells(exercise, code).to_json()
 
 
@@ -199,8 +205,11 @@ def judge_all(jobs: list[Job], cache: Path, workers: int, scheduler: str | None,
     progress = Progress(len(todo), stream)
 
     def store(job: Job, text: str) -> None:
-        (cache / f"{job.key}.json").write_text(text, encoding="utf-8")
         report = JudgeReport.from_json(text)
+        if report.grader_error:  # not the student's verdict: never reused, judged again later
+            progress.step(f"{job.student} {job.notebook}: {report.fatal[:60]}")
+            return
+        (cache / f"{job.key}.json").write_text(text, encoding="utf-8")
         progress.step(f"{job.student} {job.notebook}: {report.passed}/{len(report.results)} checks")
 
     try:
@@ -208,8 +217,9 @@ def judge_all(jobs: list[Job], cache: Path, workers: int, scheduler: str | None,
             from distributed import Client, as_completed as dask_completed
 
             with Client(scheduler) as client:
-                futures = {client.submit(run_job, job.exercise, job.code, key=f"judge-{job.key}",
-                                         pure=True): job for job in todo.values()}
+                futures = {client.submit(run_job, job.exercise, job.code, unsafe_allowed(),
+                                         key=f"judge-{job.key}", pure=True): job
+                           for job in todo.values()}
                 for future in dask_completed(futures):
                     store(futures[future], future.result())
             return
