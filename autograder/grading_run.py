@@ -27,12 +27,13 @@ def grader_digest(exercise: str, root: str | Path | None = None) -> str:
     data), ``dspatterns/testing.py`` (which the hidden suites import), the pinned versions in
     ``requirements.lock``, the root ``nbgrader_config.py`` and the Python version. A cached report
     is only reused, and a graded submission only skipped, under the same digest. ``root``: the
-    checkout to hash (default: the one this module belongs to)."""
+    checkout to hash (default: the one this module belongs to). Prose (``*.md``: the README, the
+    coverage tables) is left out: editing the documentation must not regrade a class."""
     root = Path(root).resolve() if root is not None else ROOT
     caches = ("__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".hypothesis")
     digest = hashlib.sha256(exercise.encode() + b"\0" + sys.version.encode() + b"\0")
     files = [path for path in (root / "autograder").rglob("*")
-             if path.is_file() and not path.name.endswith((".pyc", ".pyo"))
+             if path.is_file() and not path.name.endswith((".pyc", ".pyo", ".md"))
              and not any(part in caches for part in path.relative_to(root).parts)]
     files += [root / "dspatterns" / "testing.py", root / "requirements.lock", root / "nbgrader_config.py"]
     for path in sorted(files):

@@ -47,7 +47,7 @@ def digest(root: Path, exercise: str = "circuit_breaker") -> str:
 
 
 def grader_files(root: Path) -> list[Path]:
-    return sorted([p for p in (root / "autograder").rglob("*") if p.is_file()]
+    return sorted([p for p in (root / "autograder").rglob("*") if p.is_file() and p.suffix != ".md"]
                   + [root / name for name in OUTSIDE])
 
 
@@ -125,3 +125,14 @@ def test_grade_command_regrades_after_grader_edit(tmp_path):
     testing.write_text(testing.read_text() + "\n# a change to what the hidden suites import\n")
     regraded = grade()
     assert "1 notebooks to grade from 1 submissions (0 already graded" in regraded, regraded
+
+
+def test_documentation_does_not_change_the_digest(tmp_path):
+    """Editing autograder/README.md or a coverage table must not regrade a whole class."""
+    root = copy_grader(tmp_path)
+    before = digest(root)
+    docs = sorted((root / "autograder").rglob("*.md"))
+    assert docs, "expected autograder/README.md and the coverage tables"
+    for doc in docs:
+        doc.write_text(doc.read_text() + "\nan edit\n")
+    assert digest(root) == before
