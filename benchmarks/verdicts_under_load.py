@@ -70,23 +70,10 @@ class Impl:
     code: str
 
 
-def _mutants(exercise) -> list[tuple[str, str]]:
-    """ADAPTER (remove once autograder/mutation.py has landed): the registry's mutants as
-    (name, code). The new API gives objects with ``.name`` and ``.code``; the old one gives
-    Paths to full copies."""
-    found = []
-    for mutant in exercise.mutants:
-        if isinstance(mutant, Path):
-            found.append((mutant.stem, mutant.read_text(encoding="utf-8")))
-        else:
-            found.append((mutant.name, mutant.code))
-    return found
-
-
 def implementations(exercise_name: str) -> list[Impl]:
     exercise = get_exercise(exercise_name)
     impls = [Impl("reference", exercise.reference_code)]
-    impls += [Impl(f"mutant:{name}", code) for name, code in _mutants(exercise)]
+    impls += [Impl(f"mutant:{mutant.name}", mutant.code) for mutant in exercise.mutants]
     impls += [Impl(f"alternative:{path.stem}", path.read_text(encoding="utf-8"))
               for path in exercise.alternatives]
     return impls

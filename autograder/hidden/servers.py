@@ -17,9 +17,13 @@ class ScriptedServer:
     read timeout exists for.
     """
 
-    def __init__(self, chunks=(), *, hang_after: bool = False):
+    def __init__(self, chunks=(), *, hang_after: bool = False, start: threading.Event | None = None):
         self.chunks = list(chunks)
         self.hang_after = hang_after
+        # With ``start``, the script's first delay counts from when that event is set (e.g. by the
+        # client's first reading of its clock), not from the connection: the order of events the
+        # test needs is arranged, not hoped for from a delay.
+        self._start = start
         self._stop = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(10)
@@ -39,6 +43,10 @@ class ScriptedServer:
         except OSError:
             return
         with conn:
+            if self._start is not None:
+                self._start.wait(30)
+                if self._stop.is_set():
+                    return
             try:
                 for delay, data in self.chunks:
                     if self._stop.wait(delay):
@@ -52,8 +60,24 @@ class ScriptedServer:
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
+        if self._start is not None:
+            self._start.set()  # a server still waiting for its start ends too
         self._listener.close()
         self._thread.join(5)
+
+
+class FirstReading:
+    """A clock that says when it was first read: for a correct ``read_response`` that is the moment
+    its total deadline starts, before its first wait for data. Reads ``clock`` (default the real
+    monotonic clock) for its value."""
+
+    def __init__(self, clock=time.monotonic):
+        self._clock = clock
+        self.read = threading.Event()
+
+    def __call__(self) -> float:
+        self.read.set()
+        return self._clock()
 
 
 def timed(func, *args, **kwargs):

@@ -221,6 +221,21 @@ class TestLimits:
         third = impl.Bulkhead(1)
         expect_equal(third.call(lambda: "third ran"), "third ran", "a call on a new Bulkhead(1)")
 
+
+    def test_bulkheads_of_the_same_size_have_their_own_slots(self, impl):
+        """two bulkheads of the same size have their own slots: a full Bulkhead(1) does not block another Bulkhead(1)"""
+        first, second = impl.Bulkhead(1), impl.Bulkhead(1)
+        gate, other_gate = Gate(), Gate()
+        holders = fill(first, 1, gate)
+        try:
+            expect_equal(second.active, 0, "active of a second Bulkhead(1) while the first is full")
+            expect_equal(second.call(lambda: "second ran"), "second ran",
+                         "a call on a Bulkhead(1) while another Bulkhead(1) is full")
+            holders += fill(second, 1, other_gate)
+            expect_equal((first.active, second.active), (1, 1),
+                         "(first.active, second.active) with one call running in each Bulkhead(1)")
+        finally:
+            finish(holders, gate, other_gate)
     @pytest.mark.parametrize("limit", [0, -2])
     def test_max_concurrent_below_one_raises_value_error(self, impl, limit):
         """Bulkhead(max_concurrent) with max_concurrent < 1 raises ValueError"""

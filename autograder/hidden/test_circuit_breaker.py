@@ -171,6 +171,25 @@ class TestOpen:
         clock.now = 17.0
         expect_equal(breaker.state, "half_open", "state at t=17 (opened at t=7, recovery_timeout=10)")
 
+    def test_defaults_open_after_five_and_wait_sixty_seconds(self, impl):
+        """the defaults: failure_threshold=5, recovery_timeout=60 s, half_open_max_calls=1"""
+        clock = FakeClock()
+        breaker = impl.CircuitBreaker(clock=clock)
+        fail_times(breaker, 4)
+        expect_equal(breaker.state, "closed", "state of CircuitBreaker(clock=...) after 4 failures "
+                                              "(default failure_threshold=5)")
+        fail_times(breaker, 1)
+        expect_equal(breaker.state, "open", "state after 5 failures (default failure_threshold=5)")
+        clock.now = 59.999
+        expect(rejected(impl, breaker), "59.999 s after opening with the default recovery_timeout "
+                                        "(60 s): a call should raise CircuitOpenError")
+        clock.now = 60.0
+        expect_equal(breaker.state, "half_open", "state 60 s after opening (default "
+                                                 "recovery_timeout=60)")
+        expect_equal(breaker.call(succeed), "ok", "result of the trial call")
+        expect_equal(breaker.state, "closed", "state after one trial success (default "
+                                              "half_open_max_calls=1)")
+
 
 # ------------------------------------------------------------------------------------ half-open
 @pytest.mark.part("half_open")
@@ -221,6 +240,49 @@ class TestHalfOpen:
         expect_equal(breaker.call(succeed), "ok", "a trial after those (their slots must be free)")
         expect_equal(breaker.state, "closed", "state after the successful trial")
 
+
+    def test_unrelated_error_in_trial_is_not_a_success(self, impl):
+        """half_open: a trial raising an exception outside failure_exceptions is no trial success either"""
+        breaker, clock = open_breaker(impl, recovery_timeout=5.0, half_open_max_calls=2,
+                                      failure_exceptions=(Boom,))
+        clock.advance(5.0)
+        with pytest.raises(Unrelated):
+            breaker.call(raise_unrelated)
+        breaker.call(succeed)
+        expect_equal(breaker.state, "half_open", "state with half_open_max_calls=2 after trials "
+                                                 "[Unrelated, success]: only 1 of 2 successes")
+        breaker.call(succeed)
+        expect_equal(breaker.state, "closed", "state after trials [Unrelated, success, success]")
+
+    def test_trial_failure_after_a_trial_success_reopens(self, impl):
+        """half_open: a trial failure reopens the breaker even after earlier trials succeeded"""
+        breaker, clock = open_breaker(impl, recovery_timeout=5.0, half_open_max_calls=3)
+        clock.now = 5.0
+        breaker.call(succeed)
+        breaker.call(succeed)
+        with pytest.raises(Boom):
+            breaker.call(fail)
+        expect_equal(breaker.state, "open", "state with half_open_max_calls=3 after trials "
+                                            "[success, success, failure] at t=5")
+        clock.now = 9.9
+        expect(rejected(impl, breaker), "at t=9.9 (the trial failed at t=5, recovery_timeout=5) "
+                                        "calls must be refused")
+
+    def test_each_half_open_period_counts_its_own_successes(self, impl):
+        """half_open: successes from an earlier half-open period do not count towards closing"""
+        breaker, clock = open_breaker(impl, recovery_timeout=5.0, half_open_max_calls=2)
+        clock.now = 5.0
+        breaker.call(succeed)
+        with pytest.raises(Boom):
+            breaker.call(fail)
+        clock.now = 10.0
+        expect_equal(breaker.state, "half_open", "state at t=10, 5 s after the failed trial")
+        breaker.call(succeed)
+        expect_equal(breaker.state, "half_open", "state with half_open_max_calls=2 after one "
+                                                 "success in this half-open period (the success "
+                                                 "before the reopening must not count)")
+        breaker.call(succeed)
+        expect_equal(breaker.state, "closed", "state after 2 successes in this half-open period")
     def test_extra_calls_refused_while_trial_runs(self, impl):
         """half_open: while half_open_max_calls trials run, a further call raises CircuitOpenError at once"""
         breaker, clock = open_breaker(impl, recovery_timeout=5.0, half_open_max_calls=1)

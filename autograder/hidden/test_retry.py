@@ -178,6 +178,17 @@ class TestDelays:
             raise AssertionError(f"backoff_delay(2, 1.0, {strategy!r}) should raise ValueError, "
                                  f"returned {result!r}")
 
+
+    @pytest.mark.parametrize("strategy", ["quadratic", "fixedd"])
+    def test_unknown_strategy_raises_for_every_attempt(self, impl, strategy):
+        """backoff_delay raises ValueError for an unknown strategy at every attempt, the first included"""
+        for attempt, cap in ((1, INF), (1, 0.5), (3, INF), (30, 10.0)):
+            try:
+                result = impl.backoff_delay(attempt, 1.0, strategy, cap)
+            except ValueError:
+                continue
+            raise AssertionError(f"backoff_delay({attempt}, 1.0, {strategy!r}, cap={cap}) should "
+                                 f"raise ValueError, returned {result!r}")
     @settings(max_examples=80)
     @given(attempt=st.integers(1, 60),
            base=st.one_of(st.sampled_from([0.001, 0.1, 0.3, 1.0, 2.5]), st.floats(0.01, 50)),
@@ -502,3 +513,13 @@ class TestSleeps:
         expect(all_close(rec.sleeps, [1.0, 2.0]), f"retry_with_backoff(func, sleep=...) with every "
                                                   f"call failing: expected sleeps [1.0, 2.0], got "
                                                   f"{rounded(rec.sleeps)}")
+
+    def test_unknown_strategy_raises_before_any_sleep(self, impl):
+        """retry_with_backoff with an unknown strategy raises ValueError instead of sleeping some other delay"""
+        rec = Recorder("fail")
+        outcome = run(impl, rec, max_attempts=3, base_delay=1.0, strategy="exponentail")
+        expect(outcome[0] == "raised" and isinstance(outcome[1], ValueError),
+               f"retry_with_backoff(func, max_attempts=3, base_delay=1.0, strategy='exponentail') "
+               f"with every call failing should raise ValueError, but you {describe(outcome)} "
+               f"(log: {rec.pretty_log()})")
+        expect_equal(rec.sleeps, [], "sleeps made with the unknown strategy 'exponentail'")

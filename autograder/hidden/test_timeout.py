@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dspatterns.testing import FakeClock
-from servers import ScriptedServer, timed
+from servers import FirstReading, ScriptedServer, timed
 from support import expect, expect_equal
 
 SLACK = 3.0  # seconds of scheduling noise tolerated on a loaded machine (other sandboxes busy)
@@ -148,9 +148,14 @@ class TestLimits:
 
     def test_trickle_stopped_by_total_deadline(self, impl):
         """read_response: a server trickling a byte just inside read_timeout is stopped by total_timeout"""
-        chunks = [(0.3, b".")] * 60  # would take 18 s, each gap well inside read_timeout
-        with ScriptedServer(chunks) as server:
-            got, took = read(impl, server, read_timeout=0.6, total_timeout=1.5)
+        # The bytes are timed from the client's first clock reading (its deadline's start), so the
+        # 1.5 s deadline always passes while the client waits: 0.1 s after the byte sent at 1.4 s,
+        # 0.2 s before the next. Timed from the connection instead, the deadline could fall just
+        # as a byte arrived, depending on how late the call started.
+        clock = FirstReading()
+        chunks = [(0.2, b".")] + [(0.3, b".")] * 59  # would take 18 s, each gap well inside read_timeout
+        with ScriptedServer(chunks, start=clock.read) as server:
+            got, took = read(impl, server, read_timeout=0.6, total_timeout=1.5, clock=clock)
         expect(isinstance(got, TimeoutError),
                f"a server sending one byte every 0.3 s (read_timeout=0.6, total_timeout=1.5) must be "
                f"cut off by the total deadline with TimeoutError; got {got!r} after {took:.2f} s")
@@ -165,6 +170,15 @@ class TestLimits:
         expect(took <= 0.5 + SLACK, f"the wait must be bounded by total_timeout=0.5 s, not by "
                                     f"read_timeout=6 s; took {took:.2f} s")
 
+
+    def test_total_deadline_counts_from_the_call(self, impl):
+        """read_response: the total deadline counts from the call, so a server silent from the start ends at total_timeout"""
+        with ScriptedServer([], hang_after=True) as server:
+            got, took = read(impl, server, read_timeout=6.0, total_timeout=0.5)
+        expect(isinstance(got, TimeoutError), f"a server that never sends (read_timeout=6, "
+                                              f"total_timeout=0.5) should raise TimeoutError, got {got!r}")
+        expect(took <= 0.5 + SLACK, f"the first wait must be bounded by total_timeout=0.5 s too, not "
+                                    f"by read_timeout=6 s alone; took {took:.2f} s")
     def test_stall_mid_response(self, impl):
         """read_response: data, then a stall longer than read_timeout, raises TimeoutError"""
         with ScriptedServer([(0, b"abc"), (0.05, b"def"), (5.0, b"never")]) as server:
@@ -175,9 +189,12 @@ class TestLimits:
 
     def test_uses_the_clock_it_is_given(self, impl):
         """read_response: the total deadline is measured with the clock passed in, not the real one"""
-        frozen = FakeClock()  # never moves: by this clock the total deadline never comes
+        frozen = FirstReading(FakeClock())  # never moves: by this clock the total deadline never comes
+        # The server starts sending when the client first reads that clock (its deadline's start),
+        # so the 1.5 s of sending always outlasts a deadline of 0.5 real seconds; a client that never
+        # reads the clock gets nothing and fails, as it should.
         chunks = [(0.25, b"y")] * 6  # 1.5 s of real time, past total_timeout=0.5 by a real clock
-        with ScriptedServer(chunks) as server:
+        with ScriptedServer(chunks, start=frozen.read) as server:
             got, took = read(impl, server, read_timeout=2.0, total_timeout=0.5, clock=frozen)
         expect_equal(got, b"yyyyyy", "bytes read when the given clock never advances (the total "
                                      "deadline must be measured with `clock`)")
