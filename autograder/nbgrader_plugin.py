@@ -28,6 +28,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor, OverwriteCells
 
 from . import staging
+from .cells import cell_source, nbgrader_meta
 from .exercises import EXERCISES
 from .grading_run import part_of_cell, run_judge
 from .integrity import SourceCell, code_fingerprint, rebuild, without_hidden_tests
@@ -79,7 +80,7 @@ class SandboxGrading(NbGraderPreprocessor):
         rebuilt = rebuild(submitted, trusted)
         rebuilt.notes[:0] = staging_notes
 
-        parts = {gid: part_of_cell(cell["source"]) for gid, cell in rebuilt.graded.items()}
+        parts = {gid: part_of_cell(cell_source(cell)) for gid, cell in rebuilt.graded.items()}
         exercises = {found[0] for found in parts.values() if found}
         reports: dict[str, JudgeReport] = {}
         for exercise in exercises:
@@ -91,7 +92,7 @@ class SandboxGrading(NbGraderPreprocessor):
         notes = format_notes(rebuilt.notes)
         first = True
         for cell in nb.cells:
-            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            grade_id = nbgrader_meta(cell).get("grade_id")
             if grade_id not in rebuilt.graded:
                 if cell.cell_type == "code":
                     cell.outputs, cell.execution_count = [], None
@@ -142,7 +143,7 @@ class SandboxGrading(NbGraderPreprocessor):
 
 class QuietOverwriteCells(OverwriteCells):
     def preprocess_cell(self, cell, resources, cell_index):
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        grade_id = nbgrader_meta(cell).get("grade_id")
         if grade_id is not None and utils.is_grade(cell):
             try:
                 source = self.gradebook.find_source_cell(grade_id, self.notebook_id, self.assignment_id)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 
+from .cells import cell_source, nbgrader_meta
 from .submission import SubmissionError, read_notebook
 
 NOTES_FILE = ".dsp-notes.json"  # what staging did, for the feedback (students cannot write here)
@@ -62,9 +63,7 @@ def repair(notebook: dict) -> tuple[dict, list[str]]:
         if not isinstance(cell.get("metadata"), dict):
             cell["metadata"] = {}
             bare += 1
-        if isinstance(cell.get("source"), list):
-            cell["source"] = "".join(cell["source"])
-        cell.setdefault("source", "")
+        cell["source"] = cell_source(cell)
         if cell["cell_type"] == "code":
             cell.setdefault("outputs", [])
             cell.setdefault("execution_count", None)
@@ -90,10 +89,10 @@ def restore_nbgrader_settings(notebook: dict, released: dict[str, dict]) -> list
     """
     notes, seen = [], set()
     for index, cell in enumerate(notebook["cells"], start=1):
-        meta = cell.get("metadata", {}).get("nbgrader")
-        if meta is None:
+        if "nbgrader" not in cell["metadata"]:
             continue
-        grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+        meta = nbgrader_meta(cell)  # {} when forged into something that is not a mapping
+        grade_id = meta.get("grade_id")
         if grade_id in released and grade_id not in seen:
             seen.add(grade_id)
             wanted = released[grade_id]
@@ -113,8 +112,8 @@ def restore_nbgrader_settings(notebook: dict, released: dict[str, dict]) -> list
 def released_settings(release_notebook: Path) -> dict[str, dict]:
     settings = {}
     for cell in json.loads(release_notebook.read_text(encoding="utf-8")).get("cells", []):
-        meta = cell.get("metadata", {}).get("nbgrader")
-        if isinstance(meta, dict) and "grade_id" in meta:
+        meta = nbgrader_meta(cell)
+        if "grade_id" in meta:
             settings[meta["grade_id"]] = meta
     return settings
 
