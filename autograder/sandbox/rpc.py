@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import builtins
+import collections
 import itertools
 import json
 import os
@@ -28,6 +29,7 @@ import socket
 import struct
 import threading
 import traceback
+import types
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 MAX_ITEMS = 1_000_000
@@ -71,8 +73,10 @@ class Peer:
     """One end of the channel.
 
     ``side`` names this end ("judge" or "sandbox"). ``restricted`` limits what the other side may do
-    with the objects this end exports: no attribute whose name starts with an underscore. The judge
-    runs restricted, so student code holding a judge callback cannot walk to its globals.
+    with the objects this end exports: read public attributes and call, never an attribute whose
+    name starts with an underscore, and never change them (set or delete an attribute or an item).
+    The judge runs restricted, so student code holding a judge callback cannot walk to its globals,
+    and student code handed the grader's clock cannot move the grader's time.
     """
 
     def __init__(self, sock: socket.socket, side: str, *, restricted: bool, default_timeout=None):
@@ -93,6 +97,12 @@ class Peer:
         self.closed = threading.Event()
         self.on_message = None  # hook for non-RPC messages (e.g. load progress)
         self.on_timeout = None  # hook called when the other side does not answer in time
+        # What a restricted end refused the other side: student code may swallow the error it
+        # got, so the judge reads these to say in the feedback what was refused. ``refused``
+        # counts every refusal; ``refusals`` keeps the latest ones as (number, message).
+        self.refused = 0
+        self.refusals: collections.deque = collections.deque(maxlen=100)
+        self._refusal_lock = threading.Lock()
         # Requests are served by a pool of worker threads that grows when all are busy: a request
         # may wait on a callback to the other side, which needs a free worker there and here.
         self._work = queue.SimpleQueue()
@@ -231,41 +241,22 @@ class Peer:
             pass
 
     def _perform(self, message: dict):
-        kind = message.get("kind")
-        obj = self._lookup(message.get("obj"))
-        if kind == "getattr":
-            return getattr(obj, self._checked_name(message.get("name")))
-        if kind == "setattr":
-            setattr(obj, self._checked_name(message.get("name")), self.decode(message.get("value")))
-            return None
-        if kind == "call":
-            args = [self.decode(a) for a in message.get("args", [])]
-            kwargs = {str(k): self.decode(v) for k, v in message.get("kwargs", {}).items()}
-            return obj(*args, **kwargs)
-        if kind == "callmethod":
-            method = getattr(obj, self._checked_name(message.get("name")))
-            args = [self.decode(a) for a in message.get("args", [])]
-            kwargs = {str(k): self.decode(v) for k, v in message.get("kwargs", {}).items()}
-            return method(*args, **kwargs)
-        if kind == "len":
-            return len(obj)
-        if kind == "bool":
-            return bool(obj)
-        if kind == "contains":
-            return self.decode(message.get("value")) in obj
-        if kind == "getitem":
-            return obj[self.decode(message.get("key"))]
-        if kind == "setitem":
-            obj[self.decode(message.get("key"))] = self.decode(message.get("value"))
-            return None
-        if kind == "delitem":
-            del obj[self.decode(message.get("key"))]
-            return None
-        if kind == "iter":
-            return list(itertools.islice(iter(obj), MAX_ITEMS))
-        if kind == "repr":
-            return repr(obj)[:2000]
-        raise ProtocolError(f"unknown request {kind!r}")
+        handler = (_GUARDED if self.restricted else _SERVED).get(message.get("kind"))
+        if handler is None:
+            raise ProtocolError(f"unknown request {message.get('kind')!r}")
+        return handler(self, self._lookup(message.get("obj")), message)
+
+    def _refuse(self, error: Exception) -> Exception:
+        """Keep what the other side was refused, for the report, and return the error to send."""
+        with self._refusal_lock:
+            self.refused += 1
+            self.refusals.append((self.refused, str(error)))
+        return error
+
+    def refusals_after(self, number: int) -> list[str]:
+        """The distinct messages of the refusals counted after ``number`` (the latest ones)."""
+        with self._refusal_lock:
+            return list(dict.fromkeys(text for n, text in self.refusals if n > number))
 
     def _checked_name(self, name) -> str:
         if not isinstance(name, str):
@@ -435,6 +426,81 @@ class Peer:
             pass
         self._mirror_instances[id(exc)] = (owner, handle, exc)
         return exc
+
+
+def _describe(obj) -> str:
+    """How a student would name one of the judge's objects they were handed."""
+    if isinstance(obj, (types.FunctionType, types.MethodType, types.BuiltinFunctionType)):
+        return f"the function `{getattr(obj, '__name__', 'function')}`"
+    if isinstance(obj, type):
+        return f"the class `{obj.__name__}`"
+    return f"the {type(obj).__name__} object"
+
+
+def _getattr(peer, obj, message):
+    name = peer._checked_name(message.get("name"))
+    try:
+        return getattr(obj, name)
+    except AttributeError:
+        if not peer.restricted or isinstance(obj, BaseException) \
+                or isinstance(obj, type) and issubclass(obj, BaseException):
+            raise  # e.g. `getattr(error, "status", None)`: an ordinary question, not a reach
+        raise peer._refuse(AttributeError(
+            f"{_describe(obj)} you were given has no attribute `{name}`: your code is handed "
+            "only what the contract names")) from None
+
+
+def _setattr(peer, obj, message):
+    setattr(obj, peer._checked_name(message.get("name")), peer.decode(message.get("value")))
+
+
+def _setitem(peer, obj, message):
+    obj[peer.decode(message.get("key"))] = peer.decode(message.get("value"))
+
+
+def _delitem(peer, obj, message):
+    del obj[peer.decode(message.get("key"))]
+
+
+def _refuse_setattr(peer, obj, message):
+    name = str(message.get("name"))[:100]
+    raise peer._refuse(AttributeError(
+        f"the grader's objects are read-only: setting `{name}` on {_describe(obj)} you were given "
+        "was refused"))
+
+
+def _refuse_item(verb):
+    def refuse(peer, obj, message):
+        key = message.get("key")
+        which = f"[{key!r}]" if key is None or isinstance(key, (bool, int, float, str)) else "an item"
+        raise peer._refuse(TypeError(f"the grader's objects are read-only: {verb} {which} of "
+                                     f"{_describe(obj)} you were given was refused"))
+    return refuse
+
+
+def _call(peer, obj, message):
+    args = [peer.decode(a) for a in message.get("args", [])]
+    kwargs = {str(k): peer.decode(v) for k, v in message.get("kwargs", {}).items()}
+    return obj(*args, **kwargs)
+
+
+# What each side serves, by request kind: one entry per kind that Proxy or RemoteException sends.
+# A restricted end (the judge) serves reads and calls; a request to change one of its objects is
+# refused with a message the student can read, and kept in ``Peer.refusals``.
+_SERVED = {
+    "getattr": _getattr,
+    "call": _call,
+    "len": lambda peer, obj, message: len(obj),
+    "bool": lambda peer, obj, message: bool(obj),
+    "contains": lambda peer, obj, message: peer.decode(message.get("value")) in obj,
+    "getitem": lambda peer, obj, message: obj[peer.decode(message.get("key"))],
+    "iter": lambda peer, obj, message: list(itertools.islice(iter(obj), MAX_ITEMS)),
+    "setattr": _setattr,
+    "setitem": _setitem,
+    "delitem": _delitem,
+}
+_GUARDED = {**_SERVED, "setattr": _refuse_setattr, "setitem": _refuse_item("setting"),
+            "delitem": _refuse_item("deleting")}
 
 
 def _walk_socket_tags(value, visit) -> None:
