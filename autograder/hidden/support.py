@@ -1,6 +1,7 @@
 """Helpers shared by the hidden suites: checks whose failure messages a student can act on."""
 from __future__ import annotations
 
+import random
 import threading
 import time
 
@@ -39,7 +40,11 @@ def wait_until(predicate, timeout: float = 30.0) -> bool:
 
 
 class Gate:
-    """A function that blocks until released, counting how many callers got inside."""
+    """A function that blocks until released, counting how many callers got inside.
+
+    Student code gets ``only_callable(gate)``: handed the gate itself, it could release it or reset
+    ``inside``, the count the test reads.
+    """
 
     def __init__(self):
         self.inside = 0
@@ -55,3 +60,60 @@ class Gate:
 
     def release(self):
         self._open.set()
+
+
+# -- what student code is handed ------------------------------------------------------------------
+# Student code gets exactly the capability its contract names, never the suite's own object: handed
+# a FakeClock, it could call advance() or set `now` and move the grader's time; handed a Gate or a
+# meter, it could release the gate or reset the count the test reads. A plain function's proxy
+# offers nothing but calling (every attribute of a function starts with an underscore), and the
+# channel refuses any attempt to set or delete attributes or items on the grader's objects.
+
+def contract_clock(fake):
+    """The contract's ``clock``: a zero-argument callable reading ``fake``, and nothing more."""
+    def clock():
+        return fake()
+    return clock
+
+
+def only_callable(obj, name: str = "func"):
+    """``obj``'s calls and nothing else of it (the student code sees a function named ``name``)."""
+    def call(*args, **kwargs):
+        return obj(*args, **kwargs)
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+# random.Random's drawing methods, the ones a production library may call on any rng it is given.
+# Left out: seed/setstate/getstate (they would reset or rewind the suite's seeded sequence) and
+# shuffle (the list would cross the channel by value, so shuffling it would silently do nothing).
+DRAWING_METHODS = tuple(name for name in (
+    "random", "uniform", "randint", "randrange", "choice", "choices", "sample", "getrandbits",
+    "randbytes", "triangular", "gauss", "normalvariate", "lognormvariate", "expovariate",
+    "vonmisesvariate", "gammavariate", "betavariate", "paretovariate", "weibullvariate",
+    "binomialvariate") if hasattr(random.Random, name))
+
+
+class Random:
+    """The contract's ``rng``: draws from the suite's seeded generator, with no way to reseed it."""
+
+    __slots__ = ("_rng",)
+
+    def __init__(self, rng: random.Random):
+        self._rng = rng
+
+
+def _drawing(name):
+    def draw(self, *args, **kwargs):
+        return getattr(self._rng, name)(*args, **kwargs)
+    draw.__name__ = draw.__qualname__ = name
+    return draw
+
+
+for _name in DRAWING_METHODS:
+    setattr(Random, _name, _drawing(_name))
+
+
+def contract_rng(rng: random.Random | None):
+    """``rng`` as the contract hands it to student code (``None`` stays ``None``)."""
+    return None if rng is None else Random(rng)

@@ -18,7 +18,7 @@ from collections import Counter
 
 import pytest
 
-from support import Boom, Gate, expect, expect_equal, wait_until
+from support import Boom, Gate, expect, expect_equal, only_callable, wait_until
 
 SETTLE = 5.0  # seconds a call that must not wait gets to return (it needs milliseconds)
 
@@ -69,7 +69,7 @@ class Background:
 
 def fill(bulkhead, n, gate):
     """Start ``n`` calls that hold their slots until ``gate`` opens; wait until all are inside."""
-    holders = [Background(lambda: bulkhead.call(gate)) for _ in range(n)]
+    holders = [Background(lambda: bulkhead.call(only_callable(gate))) for _ in range(n)]
     if not wait_until(lambda: gate.inside >= n or any(h.done for h in holders), 8) \
             or gate.inside < n:
         inside = gate.inside
@@ -101,7 +101,8 @@ def _refused(impl, bulkhead) -> bool:
 
 
 class Meter:
-    """A function that records how many callers are inside it at once (holding ``hold`` seconds)."""
+    """A function that records how many callers are inside it at once (holding ``hold`` seconds).
+    Student code gets ``only_callable(meter)``, so it cannot reset ``peak``."""
 
     def __init__(self, hold=0.01):
         self.hold = hold
@@ -143,7 +144,7 @@ class TestLimits:
         gate, extra_gate = Gate(), Gate()
         holders = fill(bulkhead, limit, gate)
         try:
-            extra = Background(lambda: bulkhead.call(extra_gate))
+            extra = Background(lambda: bulkhead.call(only_callable(extra_gate)))
             wait_until(lambda: extra.done or extra_gate.inside > 0, SETTLE)
             running = f"Bulkhead({limit}) with {limit} call{'s' if limit > 1 else ''} running"
             expect(extra_gate.inside == 0, f"{running}: call "
@@ -165,7 +166,7 @@ class TestLimits:
         holders = []
         try:
             for n, gate in enumerate(gates, start=1):
-                holders.append(Background(lambda gate=gate: bulkhead.call(gate)))
+                holders.append(Background(lambda gate=gate: bulkhead.call(only_callable(gate))))
                 holder = holders[-1]
                 expect(wait_until(lambda: gate.inside == 1 or holder.done, 8) and gate.inside == 1,
                        f"call {n} on a Bulkhead(3) with {n - 1} running should run, but it "
@@ -195,7 +196,7 @@ class TestLimits:
         second, extra_gate = Gate(), Gate()
         holders = fill(bulkhead, 2, second)
         try:
-            extra = Background(lambda: bulkhead.call(extra_gate))
+            extra = Background(lambda: bulkhead.call(only_callable(extra_gate)))
             wait_until(lambda: extra.done or extra_gate.inside > 0, SETTLE)
             expect(extra_gate.inside == 0 and rejected(impl, extra),
                    "after 5 refused calls and then 2 new running calls, a third call on the "
@@ -270,7 +271,7 @@ class TestWaiting:
         """waiting calls take slots as they free: 6 calls on Bulkhead(2, max_wait=8) all run, 2 at a time"""
         bulkhead = impl.Bulkhead(2, max_wait=8.0)
         meter = Meter(hold=0.05)
-        calls = [Background(lambda: bulkhead.call(meter)) for _ in range(6)]
+        calls = [Background(lambda: bulkhead.call(only_callable(meter))) for _ in range(6)]
         for call in calls:
             call.join(15)
         outcomes = Counter(call.describe() for call in calls)
@@ -377,7 +378,7 @@ class TestErrors:
         holders = fill(bulkhead, 3, gate)
         try:
             expect_equal(bulkhead.active, 3, "active with 3 calls running after 24 failed calls")
-            extra = Background(lambda: bulkhead.call(extra_gate))
+            extra = Background(lambda: bulkhead.call(only_callable(extra_gate)))
             wait_until(lambda: extra.done or extra_gate.inside > 0, SETTLE)
             expect(extra_gate.inside == 0 and rejected(impl, extra),
                    "Bulkhead(3) after 24 failed calls, with 3 calls running: a fourth call should "
@@ -411,7 +412,7 @@ class TestErrors:
 
 
 def fill_more(bulkhead, gate):
-    holder = Background(lambda: bulkhead.call(gate))
+    holder = Background(lambda: bulkhead.call(only_callable(gate)))
     expect(wait_until(lambda: gate.inside == 1 or holder.done, 8) and gate.inside == 1,
            f"a call on a Bulkhead(2) with one slot free should run, but it {holder.describe()}")
     return [holder]
@@ -430,7 +431,7 @@ class TestThreads:
         def worker():
             for _ in range(6):
                 try:
-                    bulkhead.call(meter)
+                    bulkhead.call(only_callable(meter))
                 except Exception as exc:  # noqa: BLE001
                     with lock:
                         errors.append(f"{type(exc).__name__}({exc})")
@@ -455,7 +456,7 @@ class TestThreads:
 
         def worker():
             try:
-                bulkhead.call(gate)
+                bulkhead.call(only_callable(gate))
             except impl.BulkheadFullError:
                 with lock:
                     refused.append(1)
@@ -492,7 +493,7 @@ class TestThreads:
         def worker(bulkhead, meter):
             for _ in range(4):
                 try:
-                    bulkhead.call(meter)
+                    bulkhead.call(only_callable(meter))
                 except Exception as exc:  # noqa: BLE001
                     with lock:
                         errors.append(f"{type(exc).__name__}({exc})")

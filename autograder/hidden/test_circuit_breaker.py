@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dspatterns.testing import FakeClock
-from support import Boom, Gate, Unrelated, expect, expect_equal, wait_until
+from support import (Boom, Gate, Unrelated, contract_clock, expect, expect_equal, only_callable,
+                     wait_until)
 
 def fail():
     raise Boom("dependency failed")
@@ -29,7 +30,7 @@ def raise_unrelated():
 
 def make(impl, clock=None, **kwargs):
     clock = clock or FakeClock()
-    return impl.CircuitBreaker(clock=clock, **kwargs), clock
+    return impl.CircuitBreaker(clock=contract_clock(clock), **kwargs), clock
 
 
 def rejected(impl, breaker, func=succeed) -> bool:
@@ -174,7 +175,7 @@ class TestOpen:
     def test_defaults_open_after_five_and_wait_sixty_seconds(self, impl):
         """the defaults: failure_threshold=5, recovery_timeout=60 s, half_open_max_calls=1"""
         clock = FakeClock()
-        breaker = impl.CircuitBreaker(clock=clock)
+        breaker = impl.CircuitBreaker(clock=contract_clock(clock))
         fail_times(breaker, 4)
         expect_equal(breaker.state, "closed", "state of CircuitBreaker(clock=...) after 4 failures "
                                               "(default failure_threshold=5)")
@@ -288,7 +289,7 @@ class TestHalfOpen:
         breaker, clock = open_breaker(impl, recovery_timeout=5.0, half_open_max_calls=1)
         clock.advance(5.0)
         gate = Gate()
-        trial = threading.Thread(target=lambda: breaker.call(gate), daemon=True)
+        trial = threading.Thread(target=lambda: breaker.call(only_callable(gate)), daemon=True)
         trial.start()
         try:
             expect(wait_until(lambda: gate.inside == 1), "the trial call never reached the function")
@@ -417,7 +418,7 @@ class TestThreads:
 
         def worker():
             try:
-                breaker.call(gate)
+                breaker.call(only_callable(gate))
             except impl.CircuitOpenError:
                 with lock:
                     refused.append(1)

@@ -2,7 +2,8 @@
 
 Each test's docstring is what the student reads as "what this checks"; each assertion message says
 what was expected and what happened, with the inputs (and seeds) that show it. Randomness comes from
-`random.Random(seed)` objects handed to the student's code, with the seeds in the messages; the
+`random.Random(seed)` generators, handed to the student's code as their drawing methods only
+(`support.contract_rng`: no reseeding the suite's sequence), with the seeds in the messages; the
 statistical checks allow five standard errors, so a correct implementation passes them for any seed.
 """
 # DSP-CANARY-RETRY-9c41: hidden-suite text; must never reach a student (see tests).
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from support import Boom, Unrelated, expect, expect_equal
+from support import Boom, Unrelated, contract_rng, expect, expect_equal, only_callable
 
 INF = float("inf")
 STRATEGIES = ("fixed", "linear", "exponential")
@@ -112,7 +113,9 @@ class Recorder:
 def run(impl, recorder, **kwargs):
     """retry_with_backoff on the recorder; returns ("returned", value) or ("raised", exception)."""
     try:
-        return "returned", impl.retry_with_backoff(recorder.func, sleep=recorder.sleep, **kwargs)
+        return "returned", impl.retry_with_backoff(only_callable(recorder.func),
+                                                  sleep=only_callable(recorder.sleep, "sleep"),
+                                                  **kwargs)
     except Exception as exc:  # noqa: BLE001 - the tests inspect whatever came out
         return "raised", exc
 
@@ -228,7 +231,7 @@ class TestJitter:
     def test_full_jitter_uniform_from_zero_to_delay(self, impl, delay):
         """full_jitter(delay, rng) is uniform in [0, delay]: mean about delay/2"""
         seed = 11
-        rng = random.Random(seed)
+        rng = contract_rng(random.Random(seed))
         values = draws(lambda: impl.full_jitter(delay, rng), 500)
         what = f"full_jitter({delay}, random.Random({seed})), drawn 500 times"
         outside = [v for v in values if not within(v, 0.0, delay)]
@@ -240,7 +243,7 @@ class TestJitter:
     def test_equal_jitter_upper_half(self, impl, delay):
         """equal_jitter(delay, rng) is uniform in [delay/2, delay]: mean about 3·delay/4"""
         seed = 12
-        rng = random.Random(seed)
+        rng = contract_rng(random.Random(seed))
         values = draws(lambda: impl.equal_jitter(delay, rng), 500)
         what = f"equal_jitter({delay}, random.Random({seed})), drawn 500 times"
         outside = [v for v in values if not within(v, delay / 2, delay)]
@@ -252,7 +255,7 @@ class TestJitter:
     def test_decorrelated_depends_on_previous(self, impl):
         """decorrelated_jitter(previous, base, cap, rng) is uniform in [base, 3·previous] below the cap"""
         seed = 13
-        rng = random.Random(seed)
+        rng = contract_rng(random.Random(seed))
         for previous, base in ((1.0, 1.0), (4.0, 1.0), (20.0, 0.5)):
             values = draws(lambda: impl.decorrelated_jitter(previous, base, INF, rng), 300)
             what = (f"decorrelated_jitter({previous}, {base}, inf, rng) with rng = "
@@ -265,7 +268,7 @@ class TestJitter:
     def test_decorrelated_cap_clips_the_draw(self, impl):
         """decorrelated_jitter returns min(cap, draw): when 3·previous is far above cap, most values equal cap"""
         seed = 14
-        rng = random.Random(seed)
+        rng = contract_rng(random.Random(seed))
         previous, base, cap = 100.0, 1.0, 10.0
         values = draws(lambda: impl.decorrelated_jitter(previous, base, cap, rng), 300)
         what = f"decorrelated_jitter({previous}, {base}, {cap}, random.Random({seed})), drawn 300 times"
@@ -285,7 +288,7 @@ class TestJitter:
             "decorrelated_jitter(2.0, 1.0, inf, rng)": lambda rng: impl.decorrelated_jitter(2.0, 1.0, INF, rng),
         }
         for name, make in makers.items():
-            first_rng, second_rng = random.Random(99), random.Random(99)
+            first_rng, second_rng = contract_rng(random.Random(99)), contract_rng(random.Random(99))
             first = [make(first_rng) for _ in range(15)]
             second = [make(second_rng) for _ in range(15)]
             expect(first == second, f"{name}, 15 draws with rng = random.Random(99), twice: the "
@@ -400,7 +403,7 @@ def jittered_runs(impl, jitter, seeds, **kwargs):
     runs = []
     for seed in seeds:
         rec = Recorder("fail")
-        outcome = run(impl, rec, jitter=jitter, rng=random.Random(seed), **kwargs)
+        outcome = run(impl, rec, jitter=jitter, rng=contract_rng(random.Random(seed)), **kwargs)
         expect_a_failure_propagated(outcome, rec, f"retry_with_backoff({args_text(kwargs)}, "
                                                   f"jitter={jitter!r}, rng=random.Random({seed}))")
         runs.append(rec)

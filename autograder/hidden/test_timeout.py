@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from dspatterns.testing import FakeClock
 from servers import FirstReading, ScriptedServer, timed
-from support import expect, expect_equal
+from support import contract_clock, expect, expect_equal, only_callable
 
 SLACK = 3.0  # seconds of scheduling noise tolerated on a loaded machine (other sandboxes busy)
 
@@ -32,7 +32,7 @@ class TestDeadline:
     def test_remaining_counts_down_from_creation(self, impl):
         """Deadline: remaining() is the budget minus the time passed since it was created"""
         clock = FakeClock(start=100.0)
-        deadline = impl.Deadline(10.0, clock=clock)
+        deadline = impl.Deadline(10.0, clock=contract_clock(clock))
         for now, left in [(100.0, 10.0), (103.0, 7.0), (109.5, 0.5)]:
             clock.now = now
             expect(abs(deadline.remaining() - left) < 1e-9,
@@ -43,7 +43,7 @@ class TestDeadline:
     def test_remaining_never_negative(self, impl, budget, waits):
         """Deadline: remaining() never goes below zero, however long it has been"""
         clock = FakeClock()
-        deadline = impl.Deadline(budget, clock=clock)
+        deadline = impl.Deadline(budget, clock=contract_clock(clock))
         for wait in waits:
             clock.advance(wait)
             left = deadline.remaining()
@@ -55,7 +55,7 @@ class TestDeadline:
     def test_expired_exactly_when_time_is_up(self, impl):
         """Deadline: expired is False before the budget is spent and True from the moment it is"""
         clock = FakeClock()
-        deadline = impl.Deadline(5.0, clock=clock)
+        deadline = impl.Deadline(5.0, clock=contract_clock(clock))
         for now, want in [(0.0, False), (4.999, False), (5.0, True), (60.0, True)]:
             clock.now = now
             expect_equal(deadline.expired, want, f"Deadline(5).expired at t={now}")
@@ -63,7 +63,7 @@ class TestDeadline:
     def test_check_raises_timeout_error_once_expired(self, impl):
         """Deadline: check() does nothing while time is left and raises TimeoutError once expired"""
         clock = FakeClock()
-        deadline = impl.Deadline(2.0, clock=clock)
+        deadline = impl.Deadline(2.0, clock=contract_clock(clock))
         clock.now = 1.0
         deadline.check()
         clock.now = 2.0
@@ -73,16 +73,16 @@ class TestDeadline:
 
     def test_zero_budget_is_expired_at_once(self, impl):
         """Deadline: a zero budget is expired immediately"""
-        deadline = impl.Deadline(0.0, clock=FakeClock())
+        deadline = impl.Deadline(0.0, clock=contract_clock(FakeClock()))
         expect_equal(deadline.expired, True, "Deadline(0).expired")
         expect_equal(deadline.remaining(), 0.0, "Deadline(0).remaining()")
 
     def test_two_deadlines_are_independent(self, impl):
         """Deadline: each deadline keeps its own start time"""
         clock = FakeClock()
-        first = impl.Deadline(10.0, clock=clock)
+        first = impl.Deadline(10.0, clock=contract_clock(clock))
         clock.now = 4.0
-        second = impl.Deadline(10.0, clock=clock)
+        second = impl.Deadline(10.0, clock=contract_clock(clock))
         clock.now = 9.0
         expect(abs(first.remaining() - 1.0) < 1e-9 and abs(second.remaining() - 5.0) < 1e-9,
                f"Deadline(10) made at t=0 and another at t=4, read at t=9: expected 1.0 and 5.0, "
@@ -155,7 +155,8 @@ class TestLimits:
         clock = FirstReading()
         chunks = [(0.2, b".")] + [(0.3, b".")] * 59  # would take 18 s, each gap well inside read_timeout
         with ScriptedServer(chunks, start=clock.read) as server:
-            got, took = read(impl, server, read_timeout=0.6, total_timeout=1.5, clock=clock)
+            got, took = read(impl, server, read_timeout=0.6, total_timeout=1.5,
+                             clock=only_callable(clock, "clock"))
         expect(isinstance(got, TimeoutError),
                f"a server sending one byte every 0.3 s (read_timeout=0.6, total_timeout=1.5) must be "
                f"cut off by the total deadline with TimeoutError; got {got!r} after {took:.2f} s")
@@ -195,6 +196,7 @@ class TestLimits:
         # reads the clock gets nothing and fails, as it should.
         chunks = [(0.25, b"y")] * 6  # 1.5 s of real time, past total_timeout=0.5 by a real clock
         with ScriptedServer(chunks, start=frozen.read) as server:
-            got, took = read(impl, server, read_timeout=2.0, total_timeout=0.5, clock=frozen)
+            got, took = read(impl, server, read_timeout=2.0, total_timeout=0.5,
+                             clock=only_callable(frozen, "clock"))
         expect_equal(got, b"yyyyyy", "bytes read when the given clock never advances (the total "
                                      "deadline must be measured with `clock`)")
