@@ -1,8 +1,9 @@
 """Crafted circuit-breaker submissions: what students hand in by accident or on purpose.
 
-Each maker returns (notebook dict, what the circuit-breaker notebook must score: "full" or "zero",
-phrases the student's feedback must contain). Attacks are written with full knowledge of the course
-layout (absolute paths included): the walls must hold even then.
+Each case is (maker, what the circuit-breaker notebook must score: "full", "zero", "partial" or
+"at most <another case>", phrases the student's feedback must contain); a maker returns the
+notebook. Attacks are written with full knowledge of the course layout (absolute paths included):
+the walls must hold even then.
 """
 from __future__ import annotations
 
@@ -173,8 +174,53 @@ def stderr_noise(course):
     return filled_notebook(_release(course), code + "\nimport sys\nprint('loaded', file=sys.stderr)\n")
 
 
+BOUNDARY_BUG = ("self._clock() - self._opened_at >= self.recovery_timeout",
+                "self._clock() - self._opened_at > self.recovery_timeout")
+
+
+def boundary_bug(cheat: str = ""):
+    """The reference with `>` where the contract says `>=` (half-open only after the timeout has
+    passed), handed in honestly or with a ``cheat`` run at every state read, before the clock is
+    read. A cheat is wrapped so that being refused costs it nothing: it can only gain."""
+    def make(course):
+        old, new = BOUNDARY_BUG
+        code = EXERCISE.reference_code
+        assert code.count(old) == 1
+        code = code.replace(old, new)
+        if cheat:
+            refresh = '        if self._state == "open" and self._clock()'
+            assert code.count(refresh) == 1
+            code = code.replace(refresh, "        self._cheat()\n" + refresh)
+            code += "\n\ndef _cheat(self):\n" + cheat + "\n\nCircuitBreaker._cheat = _cheat\n"
+        return filled_notebook(_release(course), code)
+    return make
+
+
+# Nudge the grader's clock past the boundary through the object the breaker was given, as a
+# solution handed the suite's FakeClock itself could: by its public method, or by reading `now`.
+NUDGE_CLOCK = """
+    for nudge in (lambda: self._clock.advance(1e-6),
+                  lambda: setattr(self._clock, "now", self._clock.now + 1e-6)):
+        try:
+            nudge()
+            return
+        except Exception:
+            pass
+"""
+# Write to what the grader keeps without reading it first: the time, and the record of sleeps.
+WRITE_RECORDS = """
+    for write in (lambda: setattr(self._clock, "now", self._clock() + 1e-6),
+                  lambda: setattr(self._clock, "sleeps", [])):
+        try:
+            write()
+        except Exception:
+            pass
+"""
+
+
 CASES = {
-    # name: (maker, expected circuit-breaker score, phrases the feedback must contain)
+    # name: (maker, expected circuit-breaker score, phrases the feedback must contain); the score
+    # is "full", "zero", "partial" (some points, not all) or "at most <case>" (no more than it)
     "reference": (reference, "full", ["hidden checks passed"]),
     "stub": (stub, "zero", ["NotImplementedError"]),
     "stderr-noise": (stderr_noise, "full", []),
@@ -194,4 +240,11 @@ CASES = {
     "runaway-thread": (attack("runaway-thread"), "zero", ["NotImplementedError"]),
     "read-hidden": (attack("read-hidden"), "zero", ["FileNotFoundError"]),
     "write-gradebook": (attack("write-gradebook"), "zero", []),
+    "boundary-bug": (boundary_bug(), "partial", ["expected 'half_open'"]),
+    "boundary-bug-nudges-clock": (boundary_bug(NUDGE_CLOCK), "at most boundary-bug",
+                                  ["the grader refused", "has no attribute `advance`",
+                                   "has no attribute `now`"]),
+    "boundary-bug-writes-records": (boundary_bug(WRITE_RECORDS), "at most boundary-bug",
+                                    ["the grader refused", "setting `now` on the function `clock`",
+                                     "setting `sleeps` on the function `clock`"]),
 }

@@ -105,8 +105,17 @@ def test_crafted_submission_earns_exactly_what_its_code_earns(graded_class, stud
     course, *_ = graded_class
     score, maximum = cb_score(course, student)
     assert maximum == CB_MAX, f"{student}: the circuit breaker is worth {maximum}, not {CB_MAX}"
-    expected = CB_MAX if CASES[student][1] == "full" else 0.0
-    assert score == expected, f"{student} scored {score}/{maximum}, expected {expected}"
+    expected = CASES[student][1]
+    if expected == "partial":
+        assert 0 < score < CB_MAX, f"{student} scored {score}/{maximum}, expected some points, not all"
+    elif expected.startswith("at most "):  # a trick on top of another case's code gains nothing
+        honest = expected.removeprefix("at most ")
+        honest_score, _ = cb_score(course, honest)
+        assert score <= honest_score, f"{student} scored {score}/{maximum}, more than {honest} " \
+                                      f"({honest_score}) with the same bug"
+    else:
+        expected = CB_MAX if expected == "full" else 0.0
+        assert score == expected, f"{student} scored {score}/{maximum}, expected {expected}"
 
 
 @pytest.mark.parametrize("student", sorted(CASES))
