@@ -122,6 +122,7 @@ class JudgePlugin:
     def __init__(self, exercise: Exercise, session: SandboxSession, parts: set[str] | None):
         self.exercise, self.session, self.parts = exercise, session, parts
         self.results: list[TestResult] = []
+        self._refused: list[str] = []  # what the channel refused the student's code in this test
 
     @pytest.fixture
     def impl(self) -> StudentModule:
@@ -132,6 +133,16 @@ class JudgePlugin:
             items[:] = [item for item in items if _part_of(item) in self.parts]
 
     @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item):
+        """Note what the grader refused while the test ran: code that swallows the refusal (to
+        nudge the clock or edit a record only where it can) would otherwise fail with no word of
+        why its trick made no difference."""
+        peer = self.session.sandbox.peer if self.session.sandbox is not None else None
+        seen = peer.refused if peer is not None else 0
+        yield
+        self._refused = peer.refusals_after(seen) if peer is not None else []
+
+    @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
         outcome = yield
         report = outcome.get_result()
@@ -139,6 +150,10 @@ class JudgePlugin:
             message = ""
             if call.excinfo is not None and report.failed:
                 message = describe_failure(call.excinfo.value, self.session)
+                if report.when == "call" and self._refused:
+                    message += "\nwhile this check ran, the grader refused: " + "; ".join(
+                        self._refused[:3]) + (f" (and {len(self._refused) - 3} more)"
+                                              if len(self._refused) > 3 else "")
             doc = (item.function.__doc__ or item.name).strip().splitlines()[0]
             callspec = getattr(item, "callspec", None)
             if callspec is not None:
