@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -54,6 +55,35 @@ def missing_names_message(exercise: Exercise, loaded, asked: str) -> str:
     return text
 
 
+class StudentProcess:
+    """The hidden suites' ``sandbox`` fixture: what a suite may do in the student's process
+    besides using the contract's names, so that checks calling the code many times with plain data
+    cost one round trip instead of one per call."""
+
+    def __init__(self, session: "SandboxSession"):
+        self._session = session
+
+    def _peer(self) -> rpc.Peer:
+        self._session.module()  # started (or restarted) as the ``impl`` fixture would
+        return self._session.sandbox.peer
+
+    def random(self, seed: int):
+        """``random.Random(seed)`` made in the student's process, so the code under test draws
+        from it without a round trip per draw. Only for checks of outputs against the suite's
+        own expectations: the student's code can reseed it, which changes nothing but its own
+        outputs (a check of what was drawn needs ``support.contract_rng``)."""
+        return self._peer().new("random", seed)
+
+    def batch(self, function, argument_lists, kwargs: dict | None = None) -> list[rpc.Outcome]:
+        """``function(*args, **kwargs)`` for each ``args`` of ``argument_lists``, in one round trip
+        (see ``rpc.call_each``): a list of outcomes, each a plain value or an exception."""
+        return rpc.call_each([(function, args, kwargs or {}) for args in argument_lists])
+
+    def call_each(self, calls) -> list[rpc.Outcome]:
+        """Different functions (or methods of one object) in one round trip, in order."""
+        return rpc.call_each(calls)
+
+
 class SandboxSession:
     """Keeps one sandbox for a run and starts a fresh one after the student's code killed or hung
     the last one, so one runaway test does not cost every later test its chance."""
@@ -65,6 +95,9 @@ class SandboxSession:
         self.load_errors: list[dict] = []
         self.last_death: str | None = None
         self.started = time.monotonic()
+        # For the grading profile: sandboxes started, seconds spent starting them (process, walls,
+        # loading the student's code), and channel round trips of the sandboxes already stopped.
+        self.starts, self.start_seconds, self.past_round_trips, self.past_cpu = 0, 0.0, 0, 0.0
 
     def module(self) -> StudentModule:
         if self.load_failure:
@@ -74,14 +107,17 @@ class SandboxSession:
                                f"{self.limits.total_seconds:g} s; the remaining checks were not run")
         if self.sandbox is not None and not self.sandbox.alive:
             self.last_death = self.sandbox.why_dead()
-            self.sandbox.stop()
-            self.sandbox = None
+            self._retire()
         if self.sandbox is None:
+            begun = time.monotonic()
+            self.starts += 1
             try:
                 self.sandbox = Sandbox(self.cells, self.limits).start()
             except SandboxError as exc:
                 self.load_failure = str(exc)
                 raise
+            finally:
+                self.start_seconds += time.monotonic() - begun
             self.load_errors = self.sandbox.report.errors
         return StudentModule(self.sandbox, self.exercise)
 
@@ -90,9 +126,19 @@ class SandboxSession:
             return self.sandbox.why_dead()
         return self.last_death or "the process running your code stopped"
 
+    def round_trips(self) -> int:
+        peer = self.sandbox.peer if self.sandbox is not None else None
+        return self.past_round_trips + (peer.sent + peer.served if peer is not None else 0)
+
+    def _retire(self) -> None:
+        self.past_round_trips = self.round_trips()
+        self.sandbox.stop()
+        self.past_cpu += self.sandbox.cpu_seconds
+        self.sandbox = None
+
     def close(self) -> None:
         if self.sandbox is not None:
-            self.sandbox.stop()
+            self._retire()
 
 
 def describe_failure(exc: BaseException, session: SandboxSession) -> str:
@@ -123,10 +169,20 @@ class JudgePlugin:
         self.exercise, self.session, self.parts = exercise, session, parts
         self.results: list[TestResult] = []
         self._refused: list[str] = []  # what the channel refused the student's code in this test
+        self.began = time.monotonic()
+        self.collection_seconds = 0.0
+        self.test_seconds: dict[str, float] = {}
+
+    def pytest_collection_finish(self, session):
+        self.collection_seconds = time.monotonic() - self.began
 
     @pytest.fixture
     def impl(self) -> StudentModule:
         return self.session.module()
+
+    @pytest.fixture
+    def sandbox(self) -> StudentProcess:
+        return StudentProcess(self.session)
 
     def pytest_collection_modifyitems(self, config, items):
         if self.parts:
@@ -146,6 +202,7 @@ class JudgePlugin:
     def pytest_runtest_makereport(self, item, call):
         outcome = yield
         report = outcome.get_result()
+        self.test_seconds[item.name] = self.test_seconds.get(item.name, 0.0) + report.duration
         if report.when == "call" or (report.when == "setup" and report.failed):
             message = ""
             if call.excinfo is not None and report.failed:
@@ -160,6 +217,11 @@ class JudgePlugin:
                 doc += " [" + ", ".join(f"{k}={v!r}" for k, v in callspec.params.items()) + "]"
             self.results.append(TestResult(test=item.name, part=_part_of(item), checks=doc,
                                            passed=report.passed, message=message))
+
+
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)  # this process (a warm judge runs one submission at a time)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _part_of(item) -> str:
@@ -184,6 +246,7 @@ def judge_cells(exercise_name: str, cells: list[dict], parts: set[str] | None = 
     if problem and not unsafe_allowed():  # the grader's set-up, not the student's code, is at fault
         return JudgeReport.broken_grader(exercise.name, refusal_message(problem))
     report = JudgeReport(exercise=exercise.name)
+    began, own = time.monotonic(), _cpu(resource.RUSAGE_SELF)
     session = SandboxSession(exercise, cells, limits or Limits())
     plugin = JudgePlugin(exercise, session, parts)
     args = [str(exercise.hidden_suite), "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
@@ -208,6 +271,12 @@ def judge_cells(exercise_name: str, cells: list[dict], parts: set[str] | None = 
             os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = old_autoload
         session.close()
     report.results = plugin.results
+    report.profile = {
+        "wall": time.monotonic() - began, "cpu_judge": _cpu(resource.RUSAGE_SELF) - own,
+        "cpu_sandbox": session.past_cpu,
+        "round_trips": session.round_trips(), "sandboxes": session.starts,
+        "sandbox_start": session.start_seconds, "collection": plugin.collection_seconds,
+        "tests": plugin.test_seconds}
     report.load_errors = session.load_errors
     if session.load_failure:
         report.fatal = session.load_failure

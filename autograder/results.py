@@ -34,6 +34,8 @@ class JudgeReport:
     load_errors: list[dict] = field(default_factory=list)
     fatal: str = ""
     grader_error: bool = False
+    # Where the judging time went (seconds, round trips); not part of the verdict.
+    profile: dict = field(default_factory=dict, compare=False)
 
     @property
     def passed(self) -> int:

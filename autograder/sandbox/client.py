@@ -65,6 +65,7 @@ class Sandbox:
         self.module = None
         self.report = LoadReport()
         self.dead_reason: str | None = None
+        self.cpu_seconds = 0.0  # CPU the sandbox's processes used, read as it stops (for profiles)
         self._workdir: str | None = None
 
     # -- life cycle ------------------------------------------------------------------------------
@@ -170,6 +171,7 @@ class Sandbox:
         if reason and not self.dead_reason:
             self.dead_reason = reason
         if self.process is not None and self.process.poll() is None:
+            self.cpu_seconds = max(self.cpu_seconds, _tree_cpu_seconds(self.process.pid))
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
@@ -200,3 +202,26 @@ class Sandbox:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _tree_cpu_seconds(pid: int) -> float:
+    """User and system CPU of a process and its descendants (bwrap's child included), from /proc:
+    the sandbox is killed rather than reaped in order, so the kernel's own child accounting would
+    miss the student's process."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, todo, seen = 0.0, [pid], set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            with open(f"/proc/{current}/stat", encoding="ascii") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as handle:
+                    todo.extend(int(child) for child in handle.read().split())
+        except (OSError, ValueError, IndexError):
+            continue
+    return total

@@ -26,8 +26,10 @@ import json
 import os
 import queue
 import socket
+import random
 import struct
 import threading
+import time
 import traceback
 import types
 
@@ -101,6 +103,9 @@ class Peer:
         # got, so the judge reads these to say in the feedback what was refused. ``refused``
         # counts every refusal; ``refusals`` keeps the latest ones as (number, message).
         self.refused = 0
+        # Round trips, for the grading profile: requests this end sent, and requests it served.
+        self.sent = 0
+        self.served = 0
         self.refusals: collections.deque = collections.deque(maxlen=100)
         self._refusal_lock = threading.Lock()
         # Requests are served by a pool of worker threads that grows when all are busy: a request
@@ -165,6 +170,11 @@ class Peer:
                     if slot is not None:
                         slot[1] = message
                         slot[0].set()
+                elif kind == "tick":  # a batch still making progress: its wait starts again
+                    with self._pending_lock:
+                        slot = self._pending.get(message.get("id"))
+                    if slot is not None:
+                        slot[2] = time.monotonic()
                 elif self.on_message is not None:
                     self.on_message(message)
         except (ChannelClosed, ProtocolError, OSError, ValueError, struct.error):
@@ -183,18 +193,30 @@ class Peer:
         self.sock.close()
 
     # -- requests --------------------------------------------------------------------------------
-    def request(self, kind: str, timeout=None, **fields):
-        """Ask the other side to do something with one of its objects; wait for the answer."""
+    def request(self, kind: str, timeout=None, *, longest=None, raw=False, **fields):
+        """Ask the other side to do something with one of its objects; wait for the answer.
+
+        ``timeout`` (default: the peer's) bounds the silence: a batch that reports progress
+        ("tick") gets ``timeout`` again from each report, up to ``longest`` seconds in all.
+        ``raw``: the answer is a list left in wire form (a batch's items, decoded one by one)."""
         if self.closed.is_set():
             raise ChannelClosed("the other side has gone away")
         request_id = next(self._ids)
-        slot = [threading.Event(), None]
+        slot = [threading.Event(), None, None]  # answered, the answer, the latest progress report
         with self._pending_lock:
             self._pending[request_id] = slot
+            self.sent += 1
         try:
             self.send({"op": "req", "id": request_id, "kind": kind, **fields})
             wait = self.default_timeout if timeout is None else timeout
-            if not slot[0].wait(wait):
+            began = time.monotonic()
+            patience = wait
+            while not slot[0].wait(patience):
+                now = time.monotonic()
+                if slot[2] is not None and longest is not None and now - began < longest:
+                    patience = min(wait - (now - slot[2]), longest - (now - began))
+                    if patience > 0:
+                        continue
                 if self.on_timeout is not None:
                     self.on_timeout(wait)
                 raise RemoteTimeout(f"no answer within {wait:g} s")
@@ -205,11 +227,15 @@ class Peer:
         if reply is None:
             raise ChannelClosed("the other side has gone away")
         if reply["op"] == "ok":
+            if raw:
+                value = reply.get("value")
+                return value.get("v") if isinstance(value, dict) and value.get("$") == "list" else None
             return self.decode(reply.get("value"))
         raise self._decode_exception(reply.get("error"))
 
     def _dispatch(self, message: dict) -> None:
         with self._idle_lock:
+            self.served += 1
             spawn = self._idle_workers == 0
             if not spawn:
                 self._idle_workers -= 1
@@ -230,7 +256,8 @@ class Peer:
         request_id = message.get("id")
         try:
             value = self._perform(message)
-            reply = {"op": "ok", "id": request_id, "value": self.encode(value)}
+            wire = value.wire if isinstance(value, _Encoded) else self.encode(value)
+            reply = {"op": "ok", "id": request_id, "value": wire}
         except BaseException as exc:  # everything the other side caused goes back to it
             if isinstance(exc, (SystemExit, KeyboardInterrupt)) and self.side == "judge":
                 exc = RuntimeError(f"{type(exc).__name__} refused")
@@ -241,9 +268,11 @@ class Peer:
             pass
 
     def _perform(self, message: dict):
-        handler = (_GUARDED if self.restricted else _SERVED).get(message.get("kind"))
+        handler = (_GUARDED if self.restricted else _SANDBOX).get(message.get("kind"))
         if handler is None:
             raise ProtocolError(f"unknown request {message.get('kind')!r}")
+        if message.get("kind") in _UNBOUND:
+            return handler(self, None, message)
         return handler(self, self._lookup(message.get("obj")), message)
 
     def _refuse(self, error: Exception) -> Exception:
@@ -386,6 +415,22 @@ class Peer:
             return self._decode_exception(value)
         raise ProtocolError(f"unknown tag {tag!r}")
 
+    def _decode_item(self, item) -> "Outcome":
+        """One item of a batch's answer: plain data, or the exception that call raised."""
+        if not isinstance(item, dict) or not ({"ok", "err"} & item.keys()):
+            raise ProtocolError("malformed batch item")
+        if "err" in item:
+            return Outcome(error=self._decode_exception(item["err"]))
+        try:
+            return Outcome(_plain(item["ok"]))
+        except NotPlainData as exc:
+            return Outcome(error=exc)
+
+    def new(self, factory: str, *args):
+        """An object made by one of ``FACTORIES`` on the other side (the sandbox), as a proxy:
+        e.g. a seeded ``random.Random`` whose draws need no round trip."""
+        return self.request("new", factory=factory, args=[self.encode(a) for a in args])
+
     def _decode_exception_class(self, value) -> type:
         if value.get("$") == "builtin":
             return self.decode(value)
@@ -501,6 +546,130 @@ _SERVED = {
 }
 _GUARDED = {**_SERVED, "setattr": _refuse_setattr, "setitem": _refuse_item("setting"),
             "delitem": _refuse_item("deleting")}
+
+
+# -- batches ---------------------------------------------------------------------------------
+# Served by the sandbox only, for the judge's property checks that call the student's code many
+# times with plain data: one round trip for the lot instead of one per call.
+TICK_SECONDS = 0.25  # how often a running batch says it is still making progress
+FACTORIES = {"random": random.Random}  # what the judge may make in the student's process
+
+
+def _batch(peer, obj, message):
+    """Each call in order; an item is its plain result or the exception it raised."""
+    request_id, last_tick, items = message.get("id"), time.monotonic(), []
+    for call in message.get("calls", []):
+        try:
+            handle, args, kwargs = call
+            function = peer._lookup(handle)
+            args = [peer.decode(a) for a in args]
+            kwargs = {str(k): peer.decode(v) for k, v in kwargs.items()}
+            items.append({"ok": peer.encode(function(*args, **kwargs))})
+        except BaseException as exc:  # noqa: BLE001 - kept per item, as a single call would
+            items.append({"err": peer._encode_exception(exc)})
+        if time.monotonic() - last_tick >= TICK_SECONDS:
+            last_tick = time.monotonic()
+            peer.send({"op": "tick", "id": request_id})
+    return _Encoded({"$": "list", "v": items})
+
+
+def _new(peer, obj, message):
+    factory = FACTORIES.get(message.get("factory"))
+    if factory is None:
+        raise ProtocolError(f"unknown factory {message.get('factory')!r}")
+    return factory(*[peer.decode(a) for a in message.get("args", [])])
+
+
+class _Encoded:
+    """A reply already in wire form (a batch encodes each item itself, exceptions included)."""
+
+    __slots__ = ("wire",)
+
+    def __init__(self, wire):
+        self.wire = wire
+
+
+_UNBOUND = {"batch", "new"}  # kinds that name no object of the receiver's
+_SANDBOX = {**_SERVED, "batch": _batch, "new": _new}
+
+
+class NotPlainData(TypeError):
+    """A batch item came back as something other than plain data."""
+
+
+class Outcome:
+    """What one call of a batch did: returned ``value``, or raised ``error``."""
+
+    __slots__ = ("value", "error")
+
+    def __init__(self, value=None, error: BaseException | None = None):
+        self.value, self.error = value, error
+
+    @property
+    def raised(self) -> bool:
+        return self.error is not None
+
+    def result(self):
+        """The value, or the exception raised again (as a single call would have)."""
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+    def __repr__(self):
+        return f"Outcome(raised {self.error!r})" if self.raised else f"Outcome({self.value!r})"
+
+
+def call_each(calls, *, timeout=None) -> list[Outcome]:
+    """Run ``calls`` - ``(function, args)`` or ``(function, args, kwargs)``, each function a proxy
+    of the other side - in one round trip, in order. Same guarantees as one call at a time:
+    arguments and results travel as plain data (a result that is anything else becomes a
+    ``NotPlainData`` error for that item, so nothing is ever compared by the other side's
+    ``__eq__``), an exception stays with its item, and each call gets ``timeout`` seconds (the
+    peer's call limit by default). Functions given here that are not proxies run here, the same way."""
+    calls = [(c[0], tuple(c[1]) if len(c) > 1 else (), dict(c[2]) if len(c) > 2 else {})
+             for c in calls]
+    remote = [c for c in calls if isinstance(c[0], Proxy)]
+    if not remote:
+        return [_local(function, args, kwargs) for function, args, kwargs in calls]
+    peer = remote[0][0]._peer
+    if len(remote) != len(calls) or any(c[0]._peer is not peer for c in remote):
+        raise ValueError("call_each: every function of a batch must come from the same other side")
+    wire = [[function._handle, [peer.encode(a) for a in args],
+             {k: peer.encode(v) for k, v in kwargs.items()}] for function, args, kwargs in calls]
+    per_call = peer.default_timeout if timeout is None else timeout
+    items = peer.request("batch", timeout=per_call, calls=wire, raw=True,
+                         longest=None if per_call is None else per_call * max(1, len(calls)))
+    if not isinstance(items, list) or len(items) != len(calls):
+        raise ProtocolError("a batch came back with the wrong number of items")
+    return [peer._decode_item(item) for item in items]
+
+
+def _local(function, args, kwargs) -> Outcome:
+    try:
+        return Outcome(function(*args, **kwargs))
+    except Exception as exc:  # noqa: BLE001
+        return Outcome(error=exc)
+
+
+PLAIN_TAGS = {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}
+
+
+def _plain(value):
+    """Decode ``value`` if it is plain data only (no reference to an object of the other side)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if not isinstance(value, dict):
+        raise ProtocolError("unexpected value")
+    tag = value.get("$")
+    if tag in PLAIN_TAGS:
+        return PLAIN_TAGS[tag](_plain(v) for v in value.get("v", []))
+    if tag == "dict":
+        return {_plain(k): _plain(v) for k, v in value.get("v", [])}
+    if tag == "bytes":
+        return base64.b64decode(value.get("v", ""))
+    kind = value.get("type") or value.get("name") or tag
+    raise NotPlainData(f"returned a {kind} object where plain data (numbers, strings, bytes, "
+                       "lists, tuples, dicts, sets) was expected")
 
 
 def _walk_socket_tags(value, visit) -> None:

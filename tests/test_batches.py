@@ -1,0 +1,186 @@
+"""Batches: many calls of the student's code in one round trip, with every guarantee of one call.
+
+A hidden suite that calls the student's code many times with plain data (delay tables, jitter
+samples, hash placements, cache operations) sends the calls in one request; the sandbox runs them
+in order and answers with one plain result or one exception per call. Nothing of what comes back
+is compared by the student's ``__eq__``, an exception stays with its call, the time limit applies
+to each call, and the judge's objects stay read-only inside a batch as outside.
+"""
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+
+from autograder.sandbox import rpc
+from autograder.sandbox.client import Limits, Sandbox
+
+STUDENT = '''
+import sys, time
+class OwnError(Exception):
+    pass
+def double(x):
+    return 2 * x
+def pair(a, b=0):
+    return (a, b)
+def fail_on_three(x):
+    if x == 3:
+        raise OwnError(f"three is bad ({x})")
+    if x == 4:
+        sys.exit(4)
+    return x
+class Anything:
+    def __eq__(self, other):
+        return True
+def anything(x):
+    return Anything() if x % 2 else {"x": x, "items": [x, (x, x)], "set": {x}}
+def draw(rng):
+    return rng.random()
+def call(func, *args):
+    return func(*args)
+def poke(obj):
+    try:
+        obj.now = 1e9
+        return "changed"
+    except AttributeError as exc:
+        return str(exc)
+def slow(seconds):
+    time.sleep(seconds)
+    return seconds
+def spin(x):
+    while x == 3:
+        pass
+    return x
+def send_raw(obj, kind):
+    try:
+        return obj._peer.request(kind, calls=[], factory="random", args=[1])
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+'''
+
+
+def start(limits: Limits | None = None) -> Sandbox:
+    return Sandbox([{"label": "cell 1", "source": STUDENT}], limits).start()
+
+
+@pytest.fixture(scope="module")
+def box():
+    sandbox = start()
+    yield sandbox
+    sandbox.stop()
+
+
+def values(outcomes):
+    return [outcome.result() for outcome in outcomes]
+
+
+def test_a_batch_is_one_round_trip_with_the_results_in_order(box):
+    double = box.module.double  # one round trip to look the function up, outside the count
+    sent, served = box.peer.sent, box.peer.served
+    outcomes = rpc.call_each((double, (n,)) for n in range(500))
+    assert values(outcomes) == [2 * n for n in range(500)]
+    assert (box.peer.sent - sent, box.peer.served - served) == (1, 0)
+
+
+def test_keywords_and_different_functions_share_a_batch(box):
+    outcomes = rpc.call_each([(box.module.pair, (1,), {"b": 2}), (box.module.double, (21,)),
+                              (box.module.pair, ("x",))])
+    assert values(outcomes) == [(1, 2), 42, ("x", 0)]
+
+
+def test_an_exception_stays_with_its_call_and_the_rest_still_run(box):
+    outcomes = rpc.call_each((box.module.fail_on_three, (n,)) for n in range(1, 7))
+    assert [o.raised for o in outcomes] == [False, False, True, True, False, False]
+    assert [o.value for o in outcomes if not o.raised] == [1, 2, 5, 6]
+    own = outcomes[2].error
+    assert isinstance(own, box.module.OwnError) and str(own) == "three is bad (3)"
+    assert any("fail_on_three" in line for line in own.remote_traceback)  # the student's own frame
+    assert isinstance(outcomes[3].error, SystemExit)  # sys.exit in one call ends only that call
+    with pytest.raises(box.module.OwnError):
+        outcomes[2].result()
+
+
+def test_only_plain_data_comes_back_so_no_student_eq_is_ever_asked(box):
+    outcomes = rpc.call_each((box.module.anything, (n,)) for n in range(4))
+    assert [type(o.error) for o in outcomes[1::2]] == [rpc.NotPlainData, rpc.NotPlainData]
+    assert "Anything object where plain data" in str(outcomes[1].error)
+    assert outcomes[0].value == {"x": 0, "items": [0, (0, 0)], "set": {0}}
+    assert type(outcomes[0].value["items"][1]) is tuple  # containers keep their own types
+    assert all(type(o.value) is dict for o in outcomes[0::2])
+
+
+def test_plain_data_checking_is_done_by_the_judge_whatever_the_sandbox_sends():
+    peer = rpc.Peer.__new__(rpc.Peer)  # decoding needs no connection
+    peer.side, peer._mirrors, peer._mirror_origin, peer._mirror_instances = "judge", {}, {}, {}
+    forged = {"ok": {"$": "list", "v": [1, {"$": "ref", "owner": "sandbox", "h": 7,
+                                             "type": "Liar", "callable": False}]}}
+    outcome = peer._decode_item(forged)
+    assert isinstance(outcome.error, rpc.NotPlainData) and "Liar" in str(outcome.error)
+    with pytest.raises(rpc.ProtocolError):
+        peer._decode_item({"neither": 1})
+
+
+def test_the_judges_callbacks_work_inside_a_batch_and_stay_read_only(box):
+    seen = []
+
+    def callback(x):
+        seen.append(x)
+        return x + 1
+
+    class Clock:
+        now = 5.0
+
+    clock, refused = Clock(), box.peer.refused
+    outcomes = rpc.call_each([(box.module.call, (callback, 1)), (box.module.poke, (clock,)),
+                              (box.module.call, (callback, 2))])
+    assert values(outcomes)[::2] == [2, 3] and seen == [1, 2]
+    assert "read-only" in outcomes[1].value and clock.now == 5.0
+    assert box.peer.refused == refused + 1
+
+
+def test_a_random_made_in_the_sandbox_draws_the_seeded_sequence_without_round_trips(box):
+    rng, draw = box.peer.new("random", 2026), box.module.draw
+    sent, served = box.peer.sent, box.peer.served
+    draws = values(rpc.call_each((draw, (rng,)) for _ in range(50)))
+    expected = random.Random(2026)
+    assert draws == [expected.random() for _ in range(50)]
+    assert (box.peer.sent - sent, box.peer.served - served) == (1, 0)  # no draw crossed
+    with pytest.raises(rpc.RemoteException, match="unknown factory") as refused:
+        box.peer.new("subprocess", "rm -rf /")
+    assert type(refused.value).__name__ == "ProtocolError"  # only FACTORIES can be made
+
+
+def test_the_sandbox_cannot_ask_the_judge_for_batches_or_objects(box):
+    for kind in ("batch", "new"):
+        answer = box.module.send_raw(lambda: None, kind)
+        assert answer.startswith("ProtocolError") and "unknown request" in answer, (kind, answer)
+
+
+def test_each_call_of_a_batch_gets_the_call_limit_not_the_batch_as_a_whole():
+    sandbox = start(Limits(call_seconds=1.0))
+    try:
+        began = time.monotonic()
+        outcomes = rpc.call_each((sandbox.module.slow, (0.3,)) for _ in range(6))  # 1.8 s in all
+        assert values(outcomes) == [0.3] * 6 and time.monotonic() - began >= 1.8
+    finally:
+        sandbox.stop()
+
+
+def test_a_call_that_never_returns_stops_the_batch_within_the_call_limit():
+    sandbox = start(Limits(call_seconds=1.0))
+    try:
+        began = time.monotonic()
+        with pytest.raises(rpc.RemoteTimeout):
+            rpc.call_each((sandbox.module.spin, (n,)) for n in range(1, 6))
+        assert time.monotonic() - began < 30
+        assert not sandbox.alive and "did not return within 1 s" in sandbox.why_dead()
+    finally:
+        sandbox.stop()
+
+
+def test_functions_of_this_process_run_here_the_same_way(box):
+    outcomes = rpc.call_each([(len, ("abc",)), (int, ("x",))])
+    assert outcomes[0].value == 3 and isinstance(outcomes[1].error, ValueError)
+    with pytest.raises(ValueError, match="same other side"):
+        rpc.call_each([(len, ("abc",)), (box.module.double, (1,))])
