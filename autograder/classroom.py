@@ -22,10 +22,11 @@ import statistics
 import sys
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .concurrency import JudgeConcurrency, cpu_times
 from .course import Course, NbgraderFailed, venv_bin
 from .exercises import EXERCISES, get_exercise
 from .grading_run import grader_digest
@@ -195,7 +196,7 @@ def distinct_jobs(jobs: list[Job], cache: Path) -> tuple[dict[str, Job], dict[st
     return distinct, todo, line
 
 
-def judge_all(jobs: list[Job], cache: Path, workers: int, scheduler: str | None, *,
+def judge_all(jobs: list[Job], cache: Path, workers: int | None, scheduler: str | None, *,
               out=None, stream=None) -> None:
     _, todo, line = distinct_jobs(jobs, cache)
     print(line, file=out if out is not None else sys.stdout, flush=True)
@@ -203,9 +204,11 @@ def judge_all(jobs: list[Job], cache: Path, workers: int, scheduler: str | None,
     if not todo:
         return
     progress = Progress(len(todo), stream)
+    cpu_spent = [0.0]
 
     def store(job: Job, text: str) -> None:
         report = JudgeReport.from_json(text)
+        cpu_spent[0] += report.profile.get("cpu_judge", 0.0) + report.profile.get("cpu_sandbox", 0.0)
         if report.grader_error:  # not the student's verdict: never reused, judged again later
             progress.step(f"{job.student} {job.notebook}: {report.fatal[:60]}")
             return
@@ -223,12 +226,46 @@ def judge_all(jobs: list[Job], cache: Path, workers: int, scheduler: str | None,
                 for future in dask_completed(futures):
                     store(futures[future], future.result())
             return
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(run_job, job.exercise, job.code): job for job in todo.values()}
-            for future in as_completed(futures):
-                store(futures[future], future.result())
+        concurrency = JudgeConcurrency.for_machine(workers)
+        judge_locally(interleaved(list(todo.values())), concurrency, store)
     finally:
         progress.close()
+    elapsed = time.monotonic() - progress.started
+    cores = concurrency.cores
+    print(f"judged in {elapsed:.1f} s, using {cpu_spent[0]:.0f} CPU-seconds "
+          f"({cpu_spent[0] / max(elapsed * cores, 1e-9):.0%} of {cores} cores); "
+          f"{concurrency.describe()}", file=out if out is not None else sys.stdout, flush=True)
+
+
+def interleaved(jobs: list[Job]) -> list[Job]:
+    """The jobs taken from each exercise in turn, so that judges waiting on real time (sockets,
+    thread gates) run beside judges that compute, instead of one kind after the other."""
+    by_exercise: dict[str, list[Job]] = {}
+    for job in jobs:
+        by_exercise.setdefault(job.exercise, []).append(job)
+    queues = list(by_exercise.values())
+    order = []
+    while queues:
+        order.extend(queue.pop(0) for queue in queues)
+        queues = [queue for queue in queues if queue]
+    return order
+
+
+def judge_locally(jobs: list[Job], concurrency: JudgeConcurrency, store) -> None:
+    """Run the jobs on a pool of warm judge processes, keeping ``concurrency.target`` of them
+    busy; the target is revised from the machine's idle CPU as each job finishes."""
+    pending = list(reversed(jobs))
+    with ProcessPoolExecutor(max_workers=concurrency.ceiling) as pool:
+        running: dict = {}
+        concurrency.observe(time.monotonic(), cpu_times())
+        while pending or running:
+            while pending and len(running) < concurrency.target:
+                job = pending.pop()
+                running[pool.submit(run_job, job.exercise, job.code)] = job
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                store(running.pop(future), future.result())
+            concurrency.observe(time.monotonic(), cpu_times())
 
 
 # -- phase 2: the gradebook ------------------------------------------------------------------
@@ -364,7 +401,6 @@ def missing_from_gradebook(course: Course, assignments: list[str]) -> list[str]:
 def grade(course: Course, assignments: list[str], *, workers: int | None = None,
           scheduler: str | None = None, force: bool = False, unsafe_no_walls: bool = False,
           out=sys.stdout) -> int:
-    workers = workers or os.cpu_count() or 1
     started = time.monotonic()
     (course.root / "instructor").mkdir(exist_ok=True)
     # The gradebook runs `alembic` from the venv, activated or not (`.venv/bin/python -m autograder`).
@@ -399,8 +435,11 @@ def grade(course: Course, assignments: list[str], *, workers: int | None = None,
               file=out)
     for assignment, students in sorted(work.students.items()):
         print(f"recording grades for {assignment} ({len(students)} submissions) in the gradebook",
-              file=out)
-        for student in autograde(course, assignment, students, cache):
+              file=out, flush=True)
+        recording = time.monotonic()
+        failed = autograde(course, assignment, students, cache)
+        print(f"recorded in {time.monotonic() - recording:.1f} s", file=out, flush=True)
+        for student in failed:
             print(f"problem: {student} / {assignment}: nbgrader could not grade this submission "
                   f"(see instructor/grading/nbgrader-autograde-{assignment}.log)", file=out)
             work.fingerprints.pop(f"{assignment}/{student}", None)
