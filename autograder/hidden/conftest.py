@@ -1,5 +1,5 @@
 """Settings for every hidden suite: grades must never vary between runs."""
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 settings.register_profile(
     "grading",
@@ -7,6 +7,10 @@ settings.register_profile(
     database=None,
     deadline=None,  # the student's code runs in another process; time is not what we grade
     print_blob=False,
+    # Shrinking stays (a student reads the smallest failing example); hypothesis's "explain" phase,
+    # which would re-run a failing test many more times to annotate that example, is left out: it
+    # cost about a second per failing property test, for comments the feedback does not show.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
     # A warm judge process runs the suite once per submission, so a test method is called from a
     # new class instance each time: that is the "differing executors" hypothesis warns about, and
     # it is harmless here (no example database, no state kept between runs).

@@ -29,6 +29,15 @@ def expect(condition: bool, message: str) -> None:
         raise AssertionError(message)
 
 
+def returned(outcomes) -> list:
+    """The values a batch of calls returned (``sandbox.batch``); the first exception raised, as
+    calling one at a time would have, so its message and the student's traceback reach the report."""
+    for outcome in outcomes:
+        if outcome.raised:
+            raise outcome.error
+    return [outcome.value for outcome in outcomes]
+
+
 def wait_until(predicate, timeout: float = 30.0) -> bool:
     """Poll ``predicate`` until it holds or ``timeout`` real seconds pass (for thread tests only)."""
     deadline = time.monotonic() + timeout

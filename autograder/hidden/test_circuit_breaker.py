@@ -292,7 +292,10 @@ class TestHalfOpen:
         trial = threading.Thread(target=lambda: breaker.call(only_callable(gate)), daemon=True)
         trial.start()
         try:
-            expect(wait_until(lambda: gate.inside == 1), "the trial call never reached the function")
+            # Done waiting as soon as the trial reached the function or returned without it.
+            expect(wait_until(lambda: gate.inside == 1 or not trial.is_alive()) and gate.inside == 1,
+                   "the trial call never reached the function (at t = recovery_timeout the breaker "
+                   "should be half_open and let one trial through)")
             called = []
             expect(rejected(impl, breaker, lambda: called.append(1)),
                    "a second call while the one trial is still running must raise CircuitOpenError")

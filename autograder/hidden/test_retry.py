@@ -2,21 +2,25 @@
 
 Each test's docstring is what the student reads as "what this checks"; each assertion message says
 what was expected and what happened, with the inputs (and seeds) that show it. Randomness comes from
-`random.Random(seed)` generators, handed to the student's code as their drawing methods only
-(`support.contract_rng`: no reseeding the suite's sequence), with the seeds in the messages; the
-statistical checks allow five standard errors, so a correct implementation passes them for any seed.
+`random.Random(seed)` generators, with the seeds in the messages; the statistical checks allow five
+standard errors, so a correct implementation passes them for any seed.
+
+Every check here compares outputs (delays, draws, sleeps) with what the contract says, so the
+seeded generators are made in the student's process (`sandbox.random`: reseeding one changes
+nothing but the student's own outputs), and calls made many times with plain data go in one batch
+(`sandbox.batch`). A round trip per draw and per call made this suite the slowest to grade. The
+fake dependency and the fake sleep stay the suite's own: what they record is what is graded.
 """
 # DSP-CANARY-RETRY-9c41: hidden-suite text; must never reach a student (see tests).
 from __future__ import annotations
 
 import math
-import random
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from support import Boom, Unrelated, contract_rng, expect, expect_equal, only_callable
+from support import Boom, Unrelated, expect, expect_equal, only_callable, returned
 
 INF = float("inf")
 STRATEGIES = ("fixed", "linear", "exponential")
@@ -113,11 +117,15 @@ class Recorder:
 def run(impl, recorder, **kwargs):
     """retry_with_backoff on the recorder; returns ("returned", value) or ("raised", exception)."""
     try:
-        return "returned", impl.retry_with_backoff(only_callable(recorder.func),
-                                                  sleep=only_callable(recorder.sleep, "sleep"),
-                                                  **kwargs)
+        args, keywords = retry_call(recorder, kwargs)
+        return "returned", impl.retry_with_backoff(*args, **keywords)
     except Exception as exc:  # noqa: BLE001 - the tests inspect whatever came out
         return "raised", exc
+
+
+def retry_call(recorder, kwargs):
+    """The arguments of retry_with_backoff on ``recorder``: (func,), then the keywords."""
+    return (only_callable(recorder.func),), dict(sleep=only_callable(recorder.sleep, "sleep"), **kwargs)
 
 
 def describe(outcome):
@@ -146,21 +154,22 @@ def expect_a_failure_propagated(outcome, rec, setup):
 @pytest.mark.part("delays")
 class TestDelays:
     @pytest.mark.parametrize("strategy", STRATEGIES)
-    def test_sequence_for_each_strategy(self, impl, strategy):
+    def test_sequence_for_each_strategy(self, impl, sandbox, strategy):
         """backoff_delay gives base, base·attempt or base·2^(attempt−1) for attempts 1, 2, 3, …"""
         for base in (0.5, 3.0):
             expected = [expected_delay(n, base, strategy) for n in range(1, 9)]
-            got = [impl.backoff_delay(n, base, strategy) for n in range(1, 9)]
+            got = returned(sandbox.batch(impl.backoff_delay, [(n, base, strategy) for n in range(1, 9)]))
             expect(all_close(got, expected),
                    f"backoff_delay(attempt, {base}, {strategy!r}) for attempt = 1..8: expected "
                    f"{expected}, got {rounded(got)}")
 
     @pytest.mark.parametrize("strategy", STRATEGIES)
-    def test_cap_limits_every_strategy(self, impl, strategy):
+    def test_cap_limits_every_strategy(self, impl, sandbox, strategy):
         """backoff_delay never returns more than cap, whatever the strategy"""
         for base, cap in ((1.0, 10.0), (2.5, 6.0), (4.0, 1.5)):
             expected = [expected_delay(n, base, strategy, cap) for n in range(1, 11)]
-            got = [impl.backoff_delay(n, base, strategy, cap) for n in range(1, 11)]
+            got = returned(sandbox.batch(impl.backoff_delay,
+                                         [(n, base, strategy, cap) for n in range(1, 11)]))
             expect(all_close(got, expected),
                    f"backoff_delay(attempt, {base}, {strategy!r}, cap={cap}) for attempt = 1..10: "
                    f"expected {expected}, got {rounded(got)}")
@@ -206,8 +215,9 @@ class TestDelays:
 
 
 # -------------------------------------------------------------------------------------- jitter
-def draws(fn, n):
-    values = [fn() for _ in range(n)]
+def draws(sandbox, function, args, n):
+    """``function(*args)`` called ``n`` times, in one batch."""
+    values = returned(sandbox.batch(function, [args] * n))
     bad = [v for v in values if not is_number(v)]
     expect(not bad, f"jitter functions must return numbers, got {bad[0]!r}" if bad else "")
     return values
@@ -228,11 +238,10 @@ def expect_uniform_spread(values, low, high, what):
 @pytest.mark.part("jitter")
 class TestJitter:
     @pytest.mark.parametrize("delay", [10.0, 0.8])
-    def test_full_jitter_uniform_from_zero_to_delay(self, impl, delay):
+    def test_full_jitter_uniform_from_zero_to_delay(self, impl, sandbox, delay):
         """full_jitter(delay, rng) is uniform in [0, delay]: mean about delay/2"""
         seed = 11
-        rng = contract_rng(random.Random(seed))
-        values = draws(lambda: impl.full_jitter(delay, rng), 500)
+        values = draws(sandbox, impl.full_jitter, (delay, sandbox.random(seed)), 500)
         what = f"full_jitter({delay}, random.Random({seed})), drawn 500 times"
         outside = [v for v in values if not within(v, 0.0, delay)]
         expect(not outside, f"{what}: every value should be in [0, {delay}], got {outside[:5]}")
@@ -240,11 +249,10 @@ class TestJitter:
         expect_uniform_spread(values, 0.0, delay, what)
 
     @pytest.mark.parametrize("delay", [10.0, 0.8])
-    def test_equal_jitter_upper_half(self, impl, delay):
+    def test_equal_jitter_upper_half(self, impl, sandbox, delay):
         """equal_jitter(delay, rng) is uniform in [delay/2, delay]: mean about 3·delay/4"""
         seed = 12
-        rng = contract_rng(random.Random(seed))
-        values = draws(lambda: impl.equal_jitter(delay, rng), 500)
+        values = draws(sandbox, impl.equal_jitter, (delay, sandbox.random(seed)), 500)
         what = f"equal_jitter({delay}, random.Random({seed})), drawn 500 times"
         outside = [v for v in values if not within(v, delay / 2, delay)]
         expect(not outside, f"{what}: every value should be in [{delay / 2}, {delay}], got "
@@ -252,12 +260,12 @@ class TestJitter:
         expect_mean(values, 0.75 * delay, uniform_sd(delay / 2, delay), what)
         expect_uniform_spread(values, delay / 2, delay, what)
 
-    def test_decorrelated_depends_on_previous(self, impl):
+    def test_decorrelated_depends_on_previous(self, impl, sandbox):
         """decorrelated_jitter(previous, base, cap, rng) is uniform in [base, 3·previous] below the cap"""
         seed = 13
-        rng = contract_rng(random.Random(seed))
+        rng = sandbox.random(seed)
         for previous, base in ((1.0, 1.0), (4.0, 1.0), (20.0, 0.5)):
-            values = draws(lambda: impl.decorrelated_jitter(previous, base, INF, rng), 300)
+            values = draws(sandbox, impl.decorrelated_jitter, (previous, base, INF, rng), 300)
             what = (f"decorrelated_jitter({previous}, {base}, inf, rng) with rng = "
                     f"random.Random({seed}) shared by all draws, drawn 300 times")
             outside = [v for v in values if not within(v, base, 3 * previous)]
@@ -265,12 +273,11 @@ class TestJitter:
                                 f"{outside[:5]}")
             expect_mean(values, (base + 3 * previous) / 2, uniform_sd(base, 3 * previous), what)
 
-    def test_decorrelated_cap_clips_the_draw(self, impl):
+    def test_decorrelated_cap_clips_the_draw(self, impl, sandbox):
         """decorrelated_jitter returns min(cap, draw): when 3·previous is far above cap, most values equal cap"""
         seed = 14
-        rng = contract_rng(random.Random(seed))
         previous, base, cap = 100.0, 1.0, 10.0
-        values = draws(lambda: impl.decorrelated_jitter(previous, base, cap, rng), 300)
+        values = draws(sandbox, impl.decorrelated_jitter, (previous, base, cap, sandbox.random(seed)), 300)
         what = f"decorrelated_jitter({previous}, {base}, {cap}, random.Random({seed})), drawn 300 times"
         outside = [v for v in values if not within(v, base, cap)]
         expect(not outside, f"{what}: every value should be in [{base}, {cap}], got {outside[:5]}")
@@ -280,17 +287,16 @@ class TestJitter:
                               "of the values were 10 (is the cap narrowing the range instead of "
                               "clipping the draw?)")
 
-    def test_jitter_uses_the_given_rng(self, impl):
+    def test_jitter_uses_the_given_rng(self, impl, sandbox):
         """all three jitter functions draw from the rng they are given: the same seed gives the same values"""
         makers = {
-            "full_jitter(5.0, rng)": lambda rng: impl.full_jitter(5.0, rng),
-            "equal_jitter(5.0, rng)": lambda rng: impl.equal_jitter(5.0, rng),
-            "decorrelated_jitter(2.0, 1.0, inf, rng)": lambda rng: impl.decorrelated_jitter(2.0, 1.0, INF, rng),
+            "full_jitter(5.0, rng)": (impl.full_jitter, (5.0,)),
+            "equal_jitter(5.0, rng)": (impl.equal_jitter, (5.0,)),
+            "decorrelated_jitter(2.0, 1.0, inf, rng)": (impl.decorrelated_jitter, (2.0, 1.0, INF)),
         }
-        for name, make in makers.items():
-            first_rng, second_rng = contract_rng(random.Random(99)), contract_rng(random.Random(99))
-            first = [make(first_rng) for _ in range(15)]
-            second = [make(second_rng) for _ in range(15)]
+        for name, (function, args) in makers.items():
+            first, second = (draws(sandbox, function, (*args, sandbox.random(99)), 15)
+                             for _ in range(2))
             expect(first == second, f"{name}, 15 draws with rng = random.Random(99), twice: the "
                                     f"two runs should give the same values, got {rounded(first[:4])}... "
                                     f"and {rounded(second[:4])}... (use the rng you are given, not "
@@ -399,14 +405,17 @@ class TestAttempts:
 
 
 # -------------------------------------------------------------------------------------- sleeps
-def jittered_runs(impl, jitter, seeds, **kwargs):
-    runs = []
-    for seed in seeds:
-        rec = Recorder("fail")
-        outcome = run(impl, rec, jitter=jitter, rng=contract_rng(random.Random(seed)), **kwargs)
+def jittered_runs(impl, sandbox, jitter, seeds, **kwargs):
+    """One run per seed, every call failing, all in one batch: the recorders of the runs."""
+    runs = [Recorder("fail") for _ in seeds]
+    outcomes = sandbox.call_each(
+        (impl.retry_with_backoff,
+         *retry_call(rec, dict(kwargs, jitter=jitter, rng=sandbox.random(seed))))
+        for rec, seed in zip(runs, seeds))
+    for rec, seed, outcome in zip(runs, seeds, outcomes):
+        outcome = ("raised", outcome.error) if outcome.raised else ("returned", outcome.value)
         expect_a_failure_propagated(outcome, rec, f"retry_with_backoff({args_text(kwargs)}, "
                                                   f"jitter={jitter!r}, rng=random.Random({seed}))")
-        runs.append(rec)
     return runs
 
 
@@ -443,11 +452,11 @@ class TestSleeps:
                                                 f"{rounded(rec.sleeps)}")
 
     @pytest.mark.parametrize("jitter", ["full", "equal"])
-    def test_jittered_sleeps_per_attempt(self, impl, jitter):
+    def test_jittered_sleeps_per_attempt(self, impl, sandbox, jitter):
         """full/equal jitter apply to each attempt's capped delay: right range and mean for every attempt"""
         kwargs = dict(max_attempts=6, base_delay=1.0, strategy="exponential", max_delay=5.0)
         seeds = range(120)
-        runs = jittered_runs(impl, jitter, seeds, **kwargs)
+        runs = jittered_runs(impl, sandbox, jitter, seeds, **kwargs)
         setup = (f"retry_with_backoff({args_text(kwargs)}, jitter={jitter!r}, "
                  f"rng=random.Random(seed)), every call failing")
         for rec, seed in zip(runs, seeds):
@@ -463,11 +472,11 @@ class TestSleeps:
             expect_mean(values, (low + delay) / 2, uniform_sd(low, delay),
                         f"{setup}, seeds 0..119: sleep after attempt {attempt} (capped delay {delay})")
 
-    def test_decorrelated_chains_on_previous_sleep(self, impl):
+    def test_decorrelated_chains_on_previous_sleep(self, impl, sandbox):
         """decorrelated jitter starts from previous = base_delay, then each sleep is in [base, min(cap, 3·previous sleep)]"""
         kwargs = dict(max_attempts=8, base_delay=1.0, max_delay=20.0)
         seeds = range(40)
-        runs = jittered_runs(impl, "decorrelated", seeds, **kwargs)
+        runs = jittered_runs(impl, sandbox, "decorrelated", seeds, **kwargs)
         setup = (f"retry_with_backoff({args_text(kwargs)}, jitter='decorrelated', "
                  f"rng=random.Random(seed)), every call failing")
         for rec, seed in zip(runs, seeds):
@@ -490,11 +499,11 @@ class TestSleeps:
                                   f"without chaining it stays below 3), but the 7th sleep averaged "
                                   f"{mean(lasts):.3g}")
 
-    def test_uses_the_given_rng(self, impl):
+    def test_uses_the_given_rng(self, impl, sandbox):
         """jittered sleeps come from the rng passed in (same seed, same sleeps); with rng=None it still works"""
         kwargs = dict(max_attempts=6, base_delay=1.0, max_delay=30.0)
         for jitter in ("full", "equal", "decorrelated"):
-            first, second = jittered_runs(impl, jitter, [5, 5], **kwargs)
+            first, second = jittered_runs(impl, sandbox, jitter, [5, 5], **kwargs)
             expect(first.sleeps == second.sleeps,
                    f"retry_with_backoff({args_text(kwargs)}, jitter={jitter!r}, rng=random.Random(5)) "
                    f"twice: the sleeps should be the same, got {rounded(first.sleeps)} and "
