@@ -12,7 +12,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-JUDGE_MEMORY_BYTES = 300 * 1024**2  # a judge process with pytest and hypothesis loaded
+# A judge process (pytest, hypothesis) and its sandbox peaked at 81 + 70 MB resident grading the
+# resilience references; the bound counts twice that. (A sandbox's own limit, DSP_LIMIT_MEMORY_MB,
+# is of address space, which its threads' stacks fill without touching: it bounds one runaway
+# sandbox, not what judges use together.)
+JUDGE_MEMORY_BYTES = 300 * 1024**2
 MOST_PER_CORE = 4
 ADD_WHEN_IDLE = 0.20  # add a judge while at least this share of the CPU time is idle
 REMOVE_WHEN_IDLE = 0.05  # remove one (down to the cores) when less than this share is idle
@@ -41,12 +45,12 @@ def available_memory() -> int | None:
     return None
 
 
-def ceiling_for(cores: int, memory: int | None, sandbox_memory: int = 0) -> int:
+def ceiling_for(cores: int, memory: int | None) -> int:
     """The most judges at once: MOST_PER_CORE per core, and no more than the available memory
-    holds if every judge's sandbox used all it may (``sandbox_memory``, its memory limit)."""
+    holds at JUDGE_MEMORY_BYTES each."""
     most = MOST_PER_CORE * cores
     if memory is not None:
-        most = min(most, memory // (JUDGE_MEMORY_BYTES + sandbox_memory))
+        most = min(most, memory // JUDGE_MEMORY_BYTES)
     return max(1, most)
 
 
@@ -73,9 +77,7 @@ class JudgeConcurrency:
         cores = os.cpu_count() or 1
         if workers:
             return cls(cores=cores, ceiling=workers, fixed=workers)
-        from .sandbox.client import Limits
-
-        return cls(cores=cores, ceiling=ceiling_for(cores, available_memory(), Limits().memory_bytes))
+        return cls(cores=cores, ceiling=ceiling_for(cores, available_memory()))
 
     def observe(self, now: float, reading: tuple[float, float] | None) -> int:
         """Take a reading of ``cpu_times()`` at ``now`` (monotonic seconds); returns the target."""

@@ -468,12 +468,12 @@ class TestThreads:
             thread.start()
         try:
             settled = wait_until(lambda: gate.inside + len(refused) + len(other) >= 16
-                                 or gate.inside > 3, 10)
+                                 or gate.inside > 3, SETTLE)
             inside, active = gate.inside, bulkhead.active
             expect(inside <= 3, f"{inside} calls ran at once in a Bulkhead(3)")
             expect(not other, f"calls on a full Bulkhead(3) should raise BulkheadFullError, got {other[:2]}")
-            expect(settled, f"after 10 s only {inside} calls ran and {len(refused)} were refused out "
-                            "of 16: with max_wait=0 extra calls must be refused at once")
+            expect(settled, f"after {SETTLE:g} s only {inside} calls ran and {len(refused)} were "
+                            "refused out of 16: with max_wait=0 extra calls must be refused at once")
             expect_equal((inside, len(refused)), (3, 13), "(calls running, calls refused) of 16 "
                                                           "threads calling a Bulkhead(3) at once")
             expect_equal(active, 3, "active while 3 calls run")
