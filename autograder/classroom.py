@@ -1,12 +1,13 @@
 """``python -m autograder grade``: grade a whole class, in parallel, resumably.
 
-Two phases. First every submitted notebook is rebuilt from the instructor's cells and judged in a
-sandbox: these jobs are independent, so they run on a pool of worker processes (one per core by
-default) or, given a scheduler address, on a Dask cluster; each report is stored under a key that
-changes whenever the student's code or the grader changes. Then one ``nbgrader autograde`` run
-records the grades in the gradebook, finding every verdict already computed. The grades are the
-same whichever way the reports were computed, because the report depends only on the code and the
-grader, never on where it ran.
+Every submitted notebook is rebuilt from the instructor's cells and judged in a sandbox: these
+jobs are independent, so they run on a pool of warm judge processes (as many at once as the cores
+can keep busy, see ``concurrency.py``) or, given a scheduler address, on a Dask cluster; each
+report is stored under a key that changes whenever the student's code or the grader changes.
+Meanwhile ``nbgrader autograde`` records the grades in the gradebook, in batches of students whose
+notebooks are all judged, finding every verdict already computed (``recording.py``). The grades
+are the same whichever way the reports were computed, because the report depends only on the code
+and the grader, never on where it ran.
 
 A submission already graded under the same key is skipped unless ``--force``. A submission that
 cannot be read is reported (student, notebook, problem) and left out; the rest of the class is
@@ -16,8 +17,8 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
 import os
-import shutil
 import statistics
 import sys
 import time
@@ -26,14 +27,15 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .concurrency import JudgeConcurrency, cpu_times
-from .course import Course, NbgraderFailed, venv_bin
+from .concurrency import GUARD_SECONDS, JudgeConcurrency, cpu_times
+from .course import Course, venv_bin
 from .exercises import EXERCISES, get_exercise
 from .grading_run import grader_digest
 from .integrity import code_fingerprint, rebuild, source_cells_from_notebook
 from .results import JudgeReport
 from .sandbox.isolation import unsafe_allowed
 from . import staging
+from .recording import Recorder, clear, log_path, staged_root
 
 
 @dataclass
@@ -67,10 +69,6 @@ class Plan:
 
 def assignments_with_sources(course: Course) -> list[str]:
     return sorted(p.name for p in (course.root / "solutions").iterdir() if p.is_dir())
-
-
-def staged_root(course: Course) -> Path:
-    return course.root / "instructor" / "grading" / "staged"
 
 
 def plan(course: Course, assignments: list[str], force: bool, *, write_stage: bool = False) -> Plan:
@@ -197,7 +195,8 @@ def distinct_jobs(jobs: list[Job], cache: Path) -> tuple[dict[str, Job], dict[st
 
 
 def judge_all(jobs: list[Job], cache: Path, workers: int | None, scheduler: str | None, *,
-              out=None, stream=None) -> None:
+              out=None, stream=None, on_judged=None) -> None:
+    """``on_judged(key)`` is called as each report is stored (or found broken)."""
     _, todo, line = distinct_jobs(jobs, cache)
     print(line, file=out if out is not None else sys.stdout, flush=True)
     cache.mkdir(parents=True, exist_ok=True)
@@ -206,14 +205,17 @@ def judge_all(jobs: list[Job], cache: Path, workers: int | None, scheduler: str 
     progress = Progress(len(todo), stream)
     cpu_spent = [0.0]
 
-    def store(job: Job, text: str) -> None:
+    def store(job: Job, text: str) -> JudgeReport:
         report = JudgeReport.from_json(text)
-        cpu_spent[0] += report.profile.get("cpu_judge", 0.0) + report.profile.get("cpu_sandbox", 0.0)
+        cpu_spent[0] += cpu_of(report)
         if report.grader_error:  # not the student's verdict: never reused, judged again later
             progress.step(f"{job.student} {job.notebook}: {report.fatal[:60]}")
-            return
-        (cache / f"{job.key}.json").write_text(text, encoding="utf-8")
-        progress.step(f"{job.student} {job.notebook}: {report.passed}/{len(report.results)} checks")
+        else:
+            (cache / f"{job.key}.json").write_text(text, encoding="utf-8")
+            progress.step(f"{job.student} {job.notebook}: {report.passed}/{len(report.results)} checks")
+        if on_judged is not None:
+            on_judged(job.key)
+        return report
 
     try:
         if scheduler:
@@ -227,71 +229,87 @@ def judge_all(jobs: list[Job], cache: Path, workers: int | None, scheduler: str 
                     store(futures[future], future.result())
             return
         concurrency = JudgeConcurrency.for_machine(workers)
-        judge_locally(interleaved(list(todo.values())), concurrency, store)
+        judge_locally(list(todo.values()), concurrency, store)
     finally:
         progress.close()
     elapsed = time.monotonic() - progress.started
     cores = concurrency.cores
     print(f"judged in {elapsed:.1f} s, using {cpu_spent[0]:.0f} CPU-seconds "
           f"({cpu_spent[0] / max(elapsed * cores, 1e-9):.0%} of {cores} cores); "
-          f"{concurrency.describe()}", file=out if out is not None else sys.stdout, flush=True)
+          f"{concurrency.describe(time.monotonic())}", file=out if out is not None else sys.stdout,
+          flush=True)
 
 
-def interleaved(jobs: list[Job]) -> list[Job]:
-    """The jobs taken from each exercise in turn, so that judges waiting on real time (sockets,
-    thread gates) run beside judges that compute, instead of one kind after the other."""
-    by_exercise: dict[str, list[Job]] = {}
-    for job in jobs:
-        by_exercise.setdefault(job.exercise, []).append(job)
-    queues = list(by_exercise.values())
-    order = []
-    while queues:
-        order.extend(queue.pop(0) for queue in queues)
-        queues = [queue for queue in queues if queue]
-    return order
+class JobQueue:
+    """Hands out the jobs of the exercise whose judges take longest (the mean wall time of its
+    jobs judged so far) first: longest first, so that the class ends on short jobs rather than
+    on a long one started last. The long ones mostly wait on real time (sockets, thread gates),
+    so many of them run at once beside the few that compute. Before anything of an exercise has
+    been judged, it counts as the longest, so each kind is tried early."""
+
+    def __init__(self, jobs: list[Job]):
+        self.waiting: dict[str, list[Job]] = {}
+        for job in jobs:
+            self.waiting.setdefault(job.exercise, []).append(job)
+        self.walls: dict[str, list[float]] = {}
+
+    def __bool__(self) -> bool:
+        return any(self.waiting.values())
+
+    def mean_wall(self, exercise: str) -> float:
+        walls = self.walls.get(exercise)
+        if walls:
+            return sum(walls) / len(walls)
+        known = [sum(w) / len(w) for w in self.walls.values() if w]
+        return max(known, default=1.0) * 2  # not judged yet: assume it is the longest
+
+    def pop(self) -> Job:
+        exercise = max((name for name, jobs in self.waiting.items() if jobs),
+                       key=lambda name: (self.mean_wall(name), len(self.waiting[name])))
+        return self.waiting[exercise].pop(0)
+
+    def judged(self, exercise: str, wall: float) -> None:
+        self.walls.setdefault(exercise, []).append(wall)
+
+
+def cpu_of(report: JudgeReport) -> float:
+    return report.profile.get("cpu_judge", 0.0) + report.profile.get("cpu_sandbox", 0.0)
 
 
 def judge_locally(jobs: list[Job], concurrency: JudgeConcurrency, store) -> None:
     """Run the jobs on a pool of warm judge processes, keeping ``concurrency.target`` of them
-    busy; the target is revised from the machine's idle CPU as each job finishes."""
-    pending = list(reversed(jobs))
-    with ProcessPoolExecutor(max_workers=concurrency.ceiling) as pool:
+    busy; the target is revised from what each finished judge spent (CPU against wall)."""
+    pending = JobQueue(jobs)
+    # Spawned, not forked: the recorder's thread is running, and a process forked from a process
+    # with threads may inherit a lock some thread was holding.
+    with ProcessPoolExecutor(max_workers=concurrency.ceiling,
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
         running: dict = {}
-        concurrency.observe(time.monotonic(), cpu_times())
+        concurrency.machine(time.monotonic(), cpu_times())
         while pending or running:
             while pending and len(running) < concurrency.target:
                 job = pending.pop()
                 running[pool.submit(run_job, job.exercise, job.code)] = job
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            finished, _ = wait(running, return_when=FIRST_COMPLETED, timeout=GUARD_SECONDS)
+            concurrency.machine(time.monotonic(), cpu_times())
             for future in finished:
-                store(running.pop(future), future.result())
-            concurrency.observe(time.monotonic(), cpu_times())
-
-
-# -- phase 2: the gradebook ------------------------------------------------------------------
-def autograde(course: Course, assignment: str, students: set[str], cache: Path) -> list[str]:
-    """One nbgrader run over the staged copies of the pending students' submissions.
-    Returns the students nbgrader still could not grade (with its reason in the log)."""
-    staged = staged_root(course).relative_to(course.root)
-    args = ["autograde", assignment, "--create", "--force",
-            f"--CourseDirectory.submitted_directory={staged}"]
-    log = course.root / "instructor" / "grading" / f"nbgrader-autograde-{assignment}.log"
-    os.environ["DSP_JUDGE_CACHE"] = str(cache)
-    try:
-        done = course.nbgrader(*args)
-        log.write_text(done.stdout + done.stderr, encoding="utf-8")
-    except NbgraderFailed as exc:
-        log.write_text(str(exc), encoding="utf-8")
-        failed = sorted(s for s in students if not course.autograded_dir(s, assignment).exists())
-        if not failed:
-            raise
-        return failed
-    finally:
-        os.environ.pop("DSP_JUDGE_CACHE", None)
-    return []
+                job = running.pop(future)
+                report = store(job, future.result())
+                wall = report.profile.get("wall", 0.0)
+                pending.judged(job.exercise, wall)
+                concurrency.finished(time.monotonic(), cpu_of(report), wall)
 
 
 # -- reporting -------------------------------------------------------------------------------
+def waiting_for(jobs: list[Job], students: dict[str, set[str]], cache: Path) -> dict:
+    """assignment -> student -> the keys of reports not computed yet, for every student to record."""
+    waiting = {a: {s: set() for s in names} for a, names in students.items()}
+    for job in jobs:
+        if not (cache / f"{job.key}.json").exists():
+            waiting[job.assignment][job.student].add(job.key)
+    return waiting
+
+
 def export_csv(course: Course, path: Path) -> int:
     """Every grade, a row per student, notebook and graded cell. Returns the number of rows."""
     from nbgrader.api import Gradebook
@@ -418,8 +436,7 @@ def grade(course: Course, assignments: list[str], *, workers: int | None = None,
         print(f"error: the gradebook has no record of {', '.join(missing)}: release it first with "
               f"`nbgrader generate_assignment {missing[0]}`", file=out)
         return 2
-    if staged_root(course).exists():
-        shutil.rmtree(staged_root(course))
+    clear(course)
     work = plan(course, assignments, force, write_stage=True)
     for problem in work.problems:
         print(f"problem: {problem.student} / {problem.assignment} / {problem.notebook}: "
@@ -428,21 +445,26 @@ def grade(course: Course, assignments: list[str], *, workers: int | None = None,
           f"{sum(len(s) for s in work.students.values())} submissions "
           f"({work.skipped} already graded; --force regrades them)", file=out, flush=True)
     cache = course.root / "instructor" / "grading" / "reports"
-    if work.jobs:
-        judge_all(work.jobs, cache, workers, scheduler, out=out)
+    for assignment in work.students:
+        log_path(course, assignment).unlink(missing_ok=True)
+    for assignment, students in sorted(work.students.items()):
+        print(f"recording grades for {assignment} ({len(students)} submissions) in the gradebook, "
+              "as their notebooks are judged", file=out, flush=True)
+    recorder = Recorder(course, waiting_for(work.jobs, work.students, cache), cache).start()
+    try:
+        if work.jobs:
+            judge_all(work.jobs, cache, workers, scheduler, out=out, on_judged=recorder.judged)
+    finally:
+        failed = recorder.join()
+    if work.students:
+        print(recorder.describe(), file=out, flush=True)
     for assignment, students in sorted(work.unreadable.items()):
         print(f"not graded (unreadable, see the problems above): {', '.join(sorted(students))}",
               file=out)
-    for assignment, students in sorted(work.students.items()):
-        print(f"recording grades for {assignment} ({len(students)} submissions) in the gradebook",
-              file=out, flush=True)
-        recording = time.monotonic()
-        failed = autograde(course, assignment, students, cache)
-        print(f"recorded in {time.monotonic() - recording:.1f} s", file=out, flush=True)
-        for student in failed:
-            print(f"problem: {student} / {assignment}: nbgrader could not grade this submission "
-                  f"(see instructor/grading/nbgrader-autograde-{assignment}.log)", file=out)
-            work.fingerprints.pop(f"{assignment}/{student}", None)
+    for assignment, student in failed:
+        print(f"problem: {student} / {assignment}: nbgrader could not grade this submission "
+              f"(see instructor/grading/nbgrader-autograde-{assignment}.log)", file=out)
+        work.fingerprints.pop(f"{assignment}/{student}", None)
     ledger = load_ledger(course)
     ledger.update(work.fingerprints)
     save_ledger(course, ledger)

@@ -30,9 +30,11 @@ class Course:
     def db_url(self) -> str:
         return "sqlite:///" + str(self.root / "instructor" / "gradebook.db")
 
-    def nbgrader(self, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+    def nbgrader(self, *args: str, timeout: float = 1800,
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        """``env``: variables to set for this run only, on top of this process's."""
         (self.root / "instructor").mkdir(exist_ok=True)
-        env = dict(os.environ)
+        env = dict(os.environ, **(env or {}))
         env["PATH"] = venv_bin() + os.pathsep + env.get("PATH", "")  # nbgrader runs `alembic`
         env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
         command = [sys.executable, "-m", "nbgrader", *args,

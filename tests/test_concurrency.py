@@ -1,46 +1,71 @@
-"""How many judges grade at once: from the cores up while the cores sit idle, back down when they
-are saturated, within the ceiling; and the order the jobs are handed out in."""
+"""How many judges grade at once: the cores divided by the CPU share of the judges finished lately,
+one step at a time, never up while the machine is saturated, within the floor (the cores) and the
+ceiling (memory, 4 per core); and the order the jobs are handed out in."""
 from __future__ import annotations
 
-from autograder.classroom import Job, interleaved
-from autograder.concurrency import (ADD_WHEN_IDLE, JUDGE_MEMORY_BYTES, MIN_INTERVAL,
-                                    JudgeConcurrency, ceiling_for, cpu_times)
+from autograder.classroom import Job, JobQueue
+from autograder.concurrency import (GUARD_SECONDS, JUDGE_MEMORY_BYTES, JudgeConcurrency,
+                                    ceiling_for, cpu_times)
 
 
-def test_idle_cores_let_one_more_judge_in_up_to_the_ceiling():
-    concurrency = JudgeConcurrency(cores=2, ceiling=4)
+def test_judges_that_mostly_wait_let_more_in_one_step_at_a_time_up_to_the_ceiling():
+    concurrency = JudgeConcurrency(cores=2, ceiling=8)
     assert concurrency.target == 2
-    assert [concurrency.decide(0.6) for _ in range(4)] == [3, 4, 4, 4]
+    # Each judge used 1 s of CPU in 4 s: 2 cores / 25% = 8 judges, reached one step per judge.
+    assert [concurrency.finished(t, 1.0, 4.0) for t in range(8)] == [3, 4, 5, 6, 7, 8, 8, 8]
+    assert concurrency.wanted() == 8
 
 
-def test_saturated_cores_take_judges_away_but_never_below_the_cores():
+def test_judges_that_compute_bring_the_number_back_to_the_cores():
     concurrency = JudgeConcurrency(cores=2, ceiling=8)
-    for _ in range(4):
-        concurrency.decide(0.9)
+    for t in range(4):
+        concurrency.finished(t, 1.0, 8.0)  # waiting judges: up to 6
     assert concurrency.target == 6
-    assert [concurrency.decide(0.01) for _ in range(6)] == [5, 4, 3, 2, 2, 2]
+    # Then computing ones: the share over the recent judges rises, and the number falls with it.
+    steps = [concurrency.finished(t, 3.0, 3.0) for t in range(4, 40)]
+    assert max(steps) <= 8 and steps[-10:] == [2] * 10
+    assert all(b - a in (-1, 0, 1) for a, b in zip(steps, steps[1:]))  # one step at a time
 
 
-def test_a_busy_but_not_saturated_machine_keeps_the_number():
+def test_the_share_is_cpu_over_wall_of_the_recent_judges_together():
     concurrency = JudgeConcurrency(cores=2, ceiling=8)
-    concurrency.decide(0.5)
-    assert concurrency.decide(ADD_WHEN_IDLE / 2) == 3
-    assert concurrency.history == [2, 3]
+    concurrency.finished(0.0, 1.0, 1.0)  # a computing judge
+    concurrency.finished(1.0, 0.5, 9.0)  # a waiting one: 1.5 s of CPU in 10 s of wall
+    assert abs(concurrency.cpu_share() - 0.15) < 1e-12
+    assert concurrency.wanted() == 8  # 2 / 0.15 is 13 judges, held to the ceiling
 
 
-def test_the_instructors_number_is_kept_whatever_the_machine_does():
+def test_no_judge_is_added_while_the_machine_is_saturated():
+    concurrency = JudgeConcurrency(cores=2, ceiling=8)
+    concurrency.machine(0.0, (0.0, 0.0))
+    concurrency.machine(GUARD_SECONDS, (1.0, 100.0))  # 1% idle over the guard's window
+    assert [concurrency.finished(t, 1.0, 4.0) for t in range(3)] == [2, 2, 2]
+    concurrency.machine(2 * GUARD_SECONDS, (40.0, 200.0))  # then 39% idle
+    assert concurrency.finished(9.0, 1.0, 4.0) == 3
+
+
+def test_a_short_reading_does_not_count():
+    concurrency = JudgeConcurrency(cores=2, ceiling=8)
+    concurrency.machine(0.0, (0.0, 0.0))
+    concurrency.machine(GUARD_SECONDS / 4, (0.0, 100.0))  # saturated, but only for a moment
+    assert concurrency.finished(1.0, 1.0, 4.0) == 3
+
+
+def test_the_instructors_number_is_kept_whatever_the_judges_spend():
     concurrency = JudgeConcurrency.for_machine(workers=3)
     assert concurrency.target == 3 and concurrency.ceiling == 3
-    assert concurrency.decide(0.9) == 3 and concurrency.observe(10.0, (90.0, 100.0)) == 3
+    assert [concurrency.finished(t, 0.1, 10.0) for t in range(5)] == [3] * 5
     assert "3 judges at once (--workers)" in concurrency.describe()
 
 
-def test_readings_become_the_idle_share_between_them():
+def test_the_summary_gives_the_range_the_mean_over_time_and_the_cpu_share():
     concurrency = JudgeConcurrency(cores=2, ceiling=8)
-    assert concurrency.observe(0.0, (0.0, 0.0)) == 2  # the first reading only starts the count
-    assert concurrency.observe(MIN_INTERVAL / 2, (50.0, 100.0)) == 2  # too soon to tell
-    assert concurrency.observe(MIN_INTERVAL * 2, (50.0, 100.0)) == 3  # half idle: one more
-    assert concurrency.observe(MIN_INTERVAL * 4, (51.0, 200.0)) == 2  # 1% idle: one fewer
+    concurrency.finished(0.0, 0.0, 0.0)  # starts the clock, changes nothing
+    concurrency.finished(10.0, 1.0, 4.0)  # 2 judges for 10 s, then 3 for 30 s
+    assert concurrency.history == [(0.0, 2), (10.0, 3)]
+    assert concurrency.mean_target(40.0) == (2 * 10 + 3 * 30) / 40
+    assert concurrency.describe(40.0) == ("judges at once: 2 to 3, 2.8 on average (2 cores; at "
+                                          "most 8; a judge used CPU 25% of its time)")
 
 
 def test_memory_bounds_the_ceiling():
@@ -54,7 +79,15 @@ def test_this_machine_reports_its_cpu_times():
     assert 0 <= idle <= total and total > 0
 
 
-def test_jobs_are_handed_out_one_exercise_after_another():
-    jobs = [Job("s", "a", name, name) for name in ["retry"] * 3 + ["timeout"] * 2 + ["bulkhead"]]
-    assert [job.exercise for job in interleaved(jobs)] == [
-        "retry", "timeout", "bulkhead", "retry", "timeout", "retry"]
+def test_the_longest_kind_of_job_goes_first_and_each_kind_is_tried_early():
+    jobs = [Job(f"s{n}", "a", name, name) for n, name in enumerate(["retry"] * 6 + ["timeout"] * 3)]
+    queue = JobQueue(jobs)
+    first = queue.pop()
+    assert first.exercise == "retry"  # nothing judged yet: the one with the most jobs left
+    queue.judged("retry", 1.0)
+    assert queue.pop().exercise == "timeout"  # not judged yet, so taken for the longest
+    queue.judged("timeout", 8.0)
+    # Timeout judges take 8 s, retry judges 1 s: the timeout jobs go first.
+    assert [queue.pop().exercise for _ in range(2)] == ["timeout", "timeout"]
+    assert [queue.pop().exercise for _ in range(5)] == ["retry"] * 5
+    assert not queue
