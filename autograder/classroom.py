@@ -35,7 +35,7 @@ from .integrity import code_fingerprint, rebuild, source_cells_from_notebook
 from .results import JudgeReport
 from .sandbox.isolation import unsafe_allowed
 from . import staging
-from .recording import Recorder, clear, log_path, staged_root
+from .recording import BATCH as RECORD_BATCH, Recorder, clear, log_path, staged_root
 
 
 @dataclass
@@ -241,17 +241,27 @@ def judge_all(jobs: list[Job], cache: Path, workers: int | None, scheduler: str 
 
 
 class JobQueue:
-    """Hands out the jobs of the exercise whose judges take longest (the mean wall time of its
-    jobs judged so far) first: longest first, so that the class ends on short jobs rather than
-    on a long one started last. The long ones mostly wait on real time (sockets, thread gates),
-    so many of them run at once beside the few that compute. Before anything of an exercise has
-    been judged, it counts as the longest, so each kind is tried early."""
+    """Hands out the class a group of students at a time (``group`` students, in order), and
+    within a group the jobs of the exercise whose judges take longest first (the mean wall time
+    of its jobs judged so far). Longest first, so that a group, and the class, ends on short jobs
+    rather than on a long one started last; the long ones mostly wait on real time (sockets,
+    thread gates), so many of them run at once beside the few that compute. By groups, so that
+    students are completely judged all along, and their grades recorded while the next group is
+    judged (``recording.py``), not all at the end. Before anything of an exercise has been
+    judged, it counts as the longest, so each kind is tried early."""
 
-    def __init__(self, jobs: list[Job]):
-        self.waiting: dict[str, list[Job]] = {}
+    def __init__(self, jobs: list[Job], group: int = 2 * RECORD_BATCH):
+        students = list(dict.fromkeys(job.student for job in jobs))
+        group_of = {student: n // group for n, student in enumerate(students)}
+        self.groups: list[dict[str, list[Job]]] = [{} for _ in range(-(-len(students) // group))]
         for job in jobs:
-            self.waiting.setdefault(job.exercise, []).append(job)
+            self.groups[group_of[job.student]].setdefault(job.exercise, []).append(job)
         self.walls: dict[str, list[float]] = {}
+
+    @property
+    def waiting(self) -> dict[str, list[Job]]:
+        """The jobs of the first group not handed out yet, by exercise."""
+        return next((g for g in self.groups if any(g.values())), {})
 
     def __bool__(self) -> bool:
         return any(self.waiting.values())
@@ -264,9 +274,10 @@ class JobQueue:
         return max(known, default=1.0) * 2  # not judged yet: assume it is the longest
 
     def pop(self) -> Job:
-        exercise = max((name for name, jobs in self.waiting.items() if jobs),
-                       key=lambda name: (self.mean_wall(name), len(self.waiting[name])))
-        return self.waiting[exercise].pop(0)
+        waiting = self.waiting
+        exercise = max((name for name, jobs in waiting.items() if jobs),
+                       key=lambda name: (self.mean_wall(name), len(waiting[name])))
+        return waiting[exercise].pop(0)
 
     def judged(self, exercise: str, wall: float) -> None:
         self.walls.setdefault(exercise, []).append(wall)

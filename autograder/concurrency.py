@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 # is of address space, which its threads' stacks fill without touching: it bounds one runaway
 # sandbox, not what judges use together.)
 JUDGE_MEMORY_BYTES = 300 * 1024**2
-MOST_PER_CORE = 4
+MOST_PER_CORE = 6
 RECENT_JUDGES = 24  # the CPU share is taken over this many judges finished last
 SATURATED_IDLE = 0.05  # the machine counts as saturated below this share of idle CPU time
 GUARD_SECONDS = 2.0  # the idle share is read over at least this long (shorter readings are noise)

@@ -1,6 +1,6 @@
 """How many judges grade at once: the cores divided by the CPU share of the judges finished lately,
 one step at a time, never up while the machine is saturated, within the floor (the cores) and the
-ceiling (memory, 4 per core); and the order the jobs are handed out in."""
+ceiling (memory, 6 per core); and the order the jobs are handed out in."""
 from __future__ import annotations
 
 from autograder.classroom import Job, JobQueue
@@ -69,7 +69,7 @@ def test_the_summary_gives_the_range_the_mean_over_time_and_the_cpu_share():
 
 
 def test_memory_bounds_the_ceiling():
-    assert ceiling_for(2, None) == 8
+    assert ceiling_for(2, None) == 12
     assert ceiling_for(2, 3 * JUDGE_MEMORY_BYTES) == 3
     assert ceiling_for(2, 10) == 1
 
@@ -90,4 +90,16 @@ def test_the_longest_kind_of_job_goes_first_and_each_kind_is_tried_early():
     # Timeout judges take 8 s, retry judges 1 s: the timeout jobs go first.
     assert [queue.pop().exercise for _ in range(2)] == ["timeout", "timeout"]
     assert [queue.pop().exercise for _ in range(5)] == ["retry"] * 5
+    assert not queue
+
+
+def test_students_are_handed_out_a_group_at_a_time_so_they_finish_all_along():
+    jobs = [Job(f"s{n}", "a", name, name) for n in range(5) for name in ("retry", "timeout")]
+    queue = JobQueue(jobs, group=2)
+    queue.judged("timeout", 8.0)
+    queue.judged("retry", 1.0)
+    handed = [queue.pop() for _ in range(10)]
+    assert [job.student for job in handed[:4]] == ["s0", "s1", "s0", "s1"]  # the first group first
+    assert [job.exercise for job in handed[:4]] == ["timeout", "timeout", "retry", "retry"]
+    assert [job.student for job in handed[4:]] == ["s2", "s3", "s2", "s3", "s4", "s4"]
     assert not queue
