@@ -25,8 +25,8 @@ import itertools
 import json
 import os
 import queue
-import socket
 import random
+import socket
 import struct
 import threading
 import time
