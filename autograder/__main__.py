@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     grade_cmd = commands.add_parser("grade", help="grade every collected submission of a class")
     grade_cmd.add_argument("assignment", nargs="?", help="the assignment (or --all)")
     grade_cmd.add_argument("--all", action="store_true", help="every assignment")
-    grade_cmd.add_argument("--workers", type=int, default=None, help="judges at once (default: chosen from the idle CPU, from the cores up)")
+    grade_cmd.add_argument("--workers", type=int, default=None, help="judges at once (default: the cores divided by the CPU share of the judges, up to 6 per core)")
     grade_cmd.add_argument("--scheduler", help="a Dask scheduler address to run the judges on")
     grade_cmd.add_argument("--force", action="store_true", help="regrade submissions already graded")
     grade_cmd.add_argument("--course", default=None, help="the course folder (default: this one)")
