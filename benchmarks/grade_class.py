@@ -79,9 +79,6 @@ def timed(command: list[str], env: dict) -> tuple[float, str]:
 
 
 # -- where the time goes -------------------------------------------------------------------------
-PROFILE_COLUMNS = ("wall", "cpu", "round_trips", "sandbox_start", "collection")
-
-
 def profile_row(profiles: list[dict]) -> dict:
     """Means per notebook of what the judges measured (see ``judge.judge_cells``)."""
     def mean(key):

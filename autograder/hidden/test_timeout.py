@@ -181,7 +181,6 @@ class TestLimits:
         expect(took <= 0.5 + SLACK, f"the wait must be bounded by total_timeout=0.5 s, not by "
                                     f"read_timeout={NOT_THIS_LIMIT:g} s; took {took:.2f} s")
 
-
     def test_total_deadline_counts_from_the_call(self, impl):
         """read_response: the total deadline counts from the call, so a server silent from the start ends at total_timeout"""
         with ScriptedServer([], hang_after=True) as server:
@@ -191,6 +190,7 @@ class TestLimits:
                f"should raise TimeoutError, got {got!r}")
         expect(took <= 0.5 + SLACK, f"the first wait must be bounded by total_timeout=0.5 s too, not "
                                     f"by read_timeout={NOT_THIS_LIMIT:g} s alone; took {took:.2f} s")
+
     def test_stall_mid_response(self, impl):
         """read_response: data, then a stall longer than read_timeout, raises TimeoutError"""
         with ScriptedServer([(0, b"abc"), (0.05, b"def"), (5.0, b"never")]) as server:

@@ -36,6 +36,7 @@ import types
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 MAX_ITEMS = 1_000_000
 _HEADER = struct.Struct("!I")
+CONTAINERS = {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}
 
 
 class ChannelClosed(ConnectionError):
@@ -380,21 +381,26 @@ class Peer:
             record["tb"] = format_student_traceback(exc)
         return record
 
-    def decode(self, value):
+    def decode(self, value, plain: bool = False):
+        """``plain``: accept plain data only; anything else (a reference to an object of the other
+        side, an exception, a type, a socket) raises ``NotPlainData``."""
         if value is None or isinstance(value, (bool, int, float, str)):
             return value
-        if isinstance(value, list):  # only inside tagged containers; bare lists are not produced
+        if isinstance(value, list) and not plain:  # only inside tagged containers
             return [self.decode(v) for v in value]
         if not isinstance(value, dict):
             raise ProtocolError("unexpected value")
         tag = value.get("$")
-        if tag in ("list", "tuple", "set", "frozenset"):
-            items = [self.decode(v) for v in value.get("v", [])]
-            return {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}[tag](items)
+        if tag in CONTAINERS:
+            return CONTAINERS[tag](self.decode(v, plain) for v in value.get("v", []))
         if tag == "dict":
-            return {self.decode(k): self.decode(v) for k, v in value.get("v", [])}
+            return {self.decode(k, plain): self.decode(v, plain) for k, v in value.get("v", [])}
         if tag == "bytes":
             return base64.b64decode(value.get("v", ""))
+        if plain:
+            kind = value.get("type") or value.get("name") or tag
+            raise NotPlainData(f"returned a {kind} object where plain data (numbers, strings, "
+                               "bytes, lists, tuples, dicts, sets) was expected")
         if tag == "socket":
             if not isinstance(value.get("local_fd"), int):
                 raise ProtocolError("a socket arrived without its file descriptor")
@@ -422,7 +428,7 @@ class Peer:
         if "err" in item:
             return Outcome(error=self._decode_exception(item["err"]))
         try:
-            return Outcome(_plain(item["ok"]))
+            return Outcome(self.decode(item["ok"], plain=True))
         except NotPlainData as exc:
             return Outcome(error=exc)
 
@@ -649,27 +655,6 @@ def _local(function, args, kwargs) -> Outcome:
         return Outcome(function(*args, **kwargs))
     except Exception as exc:  # noqa: BLE001
         return Outcome(error=exc)
-
-
-PLAIN_TAGS = {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}
-
-
-def _plain(value):
-    """Decode ``value`` if it is plain data only (no reference to an object of the other side)."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if not isinstance(value, dict):
-        raise ProtocolError("unexpected value")
-    tag = value.get("$")
-    if tag in PLAIN_TAGS:
-        return PLAIN_TAGS[tag](_plain(v) for v in value.get("v", []))
-    if tag == "dict":
-        return {_plain(k): _plain(v) for k, v in value.get("v", [])}
-    if tag == "bytes":
-        return base64.b64decode(value.get("v", ""))
-    kind = value.get("type") or value.get("name") or tag
-    raise NotPlainData(f"returned a {kind} object where plain data (numbers, strings, bytes, "
-                       "lists, tuples, dicts, sets) was expected")
 
 
 def _walk_socket_tags(value, visit) -> None:
