@@ -132,6 +132,46 @@ EXERCISES: dict[str, Exercise] = {
                 "limits": "read_response: the read timeout and the total deadline each stop it",
             },
         ),
+        Exercise(
+            name="consistent_hashing",
+            assignment="scaling",
+            section="Consistent hashing",
+            required_names=("ConsistentHashRing",),
+            parts={
+                "placement": "placement: virtual points, the first point clockwise, wrap-around, "
+                             "the same in every process",
+                "membership": "add_node and remove_node: errors, only the new node's keys move, "
+                              "removal restores the old mapping",
+                "replicas": "get_nodes: distinct nodes in ring order, fewer when the ring is small",
+                "scale": "balance improves with virtual nodes; lookups cost O(log points)",
+            },
+        ),
+        Exercise(
+            name="sharding",
+            assignment="scaling",
+            section="Sharding",
+            required_names=("shard_of", "ShardedStore"),
+            parts={
+                "shard_of": "shard_of: in range, the same in every process, close to uniform",
+                "store": "ShardedStore: put, get, delete, shard_sizes and a custom router",
+                "query": "query: scatter-gather sees every shard",
+                "reshard": "reshard: moves exactly the keys whose shard changed and loses none",
+            },
+        ),
+        Exercise(
+            name="read_replicas",
+            assignment="scaling",
+            section="Read replicas",
+            required_names=("ReplicatedStore",),
+            parts={
+                "replication": "write positions and replica_position: a write is applied once "
+                               "replication_lag has passed (>=)",
+                "reads": "read: the value as of what the serving replica has applied, "
+                         "else the primary",
+                "spreading": "reads spread in turn over caught-up replicas; reads_served counts them",
+                "sessions": "session(): a session always reads its own writes",
+            },
+        ),
     ]
 }
 
