@@ -7,6 +7,8 @@ Everything a test learns from it is plain data, so what the student's code does 
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import io
 import os
 import resource
@@ -73,6 +75,31 @@ class StudentProcess:
         own expectations: the student's code can reseed it, which changes nothing but its own
         outputs (a check of what was drawn needs ``support.contract_rng``)."""
         return self._peer().new("random", seed)
+
+    def stable_hash(self, name: str = "md5"):
+        """``rpc.STABLE_HASHES[name]`` made in the student's process: a known ``hash_fn`` that
+        costs no round trip per call (the suite computes the same values with its own copy)."""
+        return self._peer().new("hash", name)
+
+    @contextlib.contextmanager
+    def another_process(self, hash_seed: int):
+        """The student's code loaded again in a fresh sandbox whose PYTHONHASHSEED is
+        ``hash_seed``, as a module like ``impl``: for checks that something is "the same in every
+        process". Compare plain data only (objects of the two processes cannot meet)."""
+        session = self._session
+        session.module()  # the main sandbox first: a load failure is reported as usual
+        limits = dataclasses.replace(session.limits, hash_seed=hash_seed)
+        begun = time.monotonic()
+        session.starts += 1
+        other = Sandbox(session.cells, limits)
+        try:
+            other.start()
+            session.start_seconds += time.monotonic() - begun
+            yield StudentModule(other, session.exercise)
+        finally:
+            other.stop()
+            session.past_round_trips += (other.peer.sent + other.peer.served) if other.peer else 0
+            session.past_cpu += other.cpu_seconds
 
     def batch(self, function, argument_lists, kwargs: dict | None = None) -> list[rpc.Outcome]:
         """``function(*args, **kwargs)`` for each ``args`` of ``argument_lists``, in one round trip

@@ -52,6 +52,8 @@ def spin(x):
     while x == 3:
         pass
     return x
+def builtin_hash(text):
+    return hash(text)
 def send_raw(obj, kind):
     try:
         return obj._peer.request(kind, calls=[], factory="random", args=[1])
@@ -184,3 +186,48 @@ def test_functions_of_this_process_run_here_the_same_way(box):
     assert outcomes[0].value == 3 and isinstance(outcomes[1].error, ValueError)
     with pytest.raises(ValueError, match="same other side"):
         rpc.call_each([(len, ("abc",)), (box.module.double, (1,))])
+
+
+# -- hashes and processes, for checks of "the same in every process" --------------------------------
+WORDS = [f"key-{n}" for n in range(300)] + ["", "é", "node#0"]
+
+
+def test_a_hash_made_in_the_sandbox_is_the_judges_stable_hash(box):
+    md5 = box.peer.new("hash", "md5")
+    sent = box.peer.sent
+    made_there = values(rpc.call_each((md5, (word,)) for word in WORDS))
+    assert made_there == [rpc.md5_hash(word) for word in WORDS]
+    assert box.peer.sent - sent == 1  # the hash ran in the sandbox: one round trip for the lot
+    assert rpc.md5_hash("a") == int.from_bytes(bytes.fromhex("0cc175b9c0f1b6a8"), "big")  # MD5("a")
+
+
+def test_the_sandbox_hash_seed_is_fixed_and_can_be_chosen():
+    """Built-in hash() of a str is the same in every sandbox of one seed and differs for another:
+    grades never depend on the seed a process drew, and a suite can ask for a second one."""
+    hashes = {}
+    for label, seed in [("first", 0), ("again", 0), ("other", 12345)]:
+        with Sandbox([{"label": "cell 1", "source": STUDENT}], Limits(hash_seed=seed)) as sandbox:
+            hashes[label] = values(rpc.call_each((sandbox.module.builtin_hash, (w,)) for w in WORDS))
+    assert hashes["first"] == hashes["again"]
+    assert sum(a != b for a, b in zip(hashes["first"], hashes["other"])) > 290
+
+
+def test_another_process_loads_the_code_again_and_is_stopped_after():
+    from autograder.exercises import get_exercise
+    from autograder.judge import SandboxSession, StudentProcess
+
+    session = SandboxSession(get_exercise("timeout"), [{"label": "cell 1", "source": STUDENT}],
+                             Limits())
+    try:
+        here = session.module()
+        mine = values(rpc.call_each((here.builtin_hash, (w,)) for w in WORDS))
+        with StudentProcess(session).another_process(hash_seed=99) as there:
+            theirs = values(rpc.call_each((there.builtin_hash, (w,)) for w in WORDS))
+            assert there.double(21) == 42
+        assert sum(a != b for a, b in zip(mine, theirs)) > 290
+        assert session.starts == 2
+        with pytest.raises(rpc.ChannelClosed):
+            there.double(1)  # the second process is gone
+        assert here.double(2) == 4  # the first is untouched
+    finally:
+        session.close()

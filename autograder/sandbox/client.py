@@ -19,6 +19,10 @@ from .isolation import (SCRATCH, Walls, WallsUnavailable, inside_environment, ma
                         prepare_private_dir, refusal_message, unsafe_allowed, walls_problem)
 
 HERE = Path(__file__).resolve().parent
+# -I (isolated mode) would also ignore PYTHONHASHSEED, so its other two parts are spelled out: no
+# user site-packages (-s), no script folder on sys.path (-P). The environment is an allow-list
+# (``inside_environment``, or the instructor's without any PYTHON* variable), so -E adds nothing.
+PYTHON_FLAGS = ("-s", "-P")
 
 
 class SandboxError(Exception):
@@ -46,6 +50,10 @@ class Limits:
     # dozens), none for a fork bomb. Counted inside the sandbox's own user namespace.
     processes: int = field(default_factory=lambda: int(_env_number("DSP_LIMIT_PROCESSES", 256)))
     isolate: bool = True  # walls (see isolation.py); off only where the instructor accepted that
+    # PYTHONHASHSEED of the student's process: fixed, so that code iterating over a set of strings
+    # behaves the same at every grading; a suite checking "the same in every process" starts a
+    # second sandbox with another seed (``StudentProcess.another_process``).
+    hash_seed: int = 0
 
 
 @dataclass
@@ -69,6 +77,9 @@ class Sandbox:
         self._workdir: str | None = None
 
     # -- life cycle ------------------------------------------------------------------------------
+    def _environment(self, base: dict[str, str]) -> dict[str, str]:
+        return dict(base, PYTHONHASHSEED=str(self.limits.hash_seed))
+
     def start(self) -> "Sandbox":
         limits = self.limits
         problem = walls_problem() if limits.isolate else "turned off"
@@ -92,19 +103,22 @@ class Sandbox:
             walls = Walls(scratch, limits.processes,
                           Path(self._workdir) / "staging" if become else None)
             self.process = subprocess.Popen(
-                walls.args + [sys.executable, "-I", f"{SCRATCH}/runner.py", fd,
+                walls.args + [sys.executable, *PYTHON_FLAGS, f"{SCRATCH}/runner.py", fd,
                               f"{SCRATCH}/code.json"],
                 pass_fds=[sandbox_end.fileno()], stdin=subprocess.DEVNULL, stdout=self._log,
-                stderr=subprocess.STDOUT, cwd="/", env=inside_environment(),
+                stderr=subprocess.STDOUT, cwd="/", env=self._environment(inside_environment()),
                 start_new_session=True, preexec_fn=make_preexec(limits, walls, become))
         else:
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "JUPYTER_"))}
+            env = {k: v for k, v in os.environ.items()
+                   if not k.startswith(("JPY_", "JUPYTER_", "PYTHON"))}
             env.update({k: v for k, v in inside_environment().items()
                         if k in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "MALLOC_ARENA_MAX")})
             self.process = subprocess.Popen(
-                [sys.executable, "-I", str(scratch / "runner.py"), fd, str(scratch / "code.json")],
+                [sys.executable, *PYTHON_FLAGS, str(scratch / "runner.py"), fd,
+                 str(scratch / "code.json")],
                 pass_fds=[sandbox_end.fileno()], stdin=subprocess.DEVNULL, stdout=self._log,
-                stderr=subprocess.STDOUT, cwd=scratch, env=env, start_new_session=True,
+                stderr=subprocess.STDOUT, cwd=scratch, env=self._environment(env),
+                start_new_session=True,
                 preexec_fn=make_preexec(limits))
         sandbox_end.close()
 

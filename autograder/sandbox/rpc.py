@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import builtins
 import collections
+import hashlib
 import itertools
 import json
 import os
@@ -558,7 +559,17 @@ _GUARDED = {**_SERVED, "setattr": _refuse_setattr, "setitem": _refuse_item("sett
 # Served by the sandbox only, for the judge's property checks that call the student's code many
 # times with plain data: one round trip for the lot instead of one per call.
 TICK_SECONDS = 0.25  # how often a running batch says it is still making progress
-FACTORIES = {"random": random.Random}  # what the judge may make in the student's process
+
+
+def md5_hash(text: str) -> int:
+    """The first 8 bytes of MD5 of ``text`` (UTF-8) as a big-endian int: a hash that is the same in
+    every process (built-in ``hash`` of a str is not), for suites that need a known ``hash_fn``."""
+    return int.from_bytes(hashlib.md5(text.encode("utf-8")).digest()[:8], "big")
+
+
+STABLE_HASHES = {"md5": md5_hash}
+# What the judge may make in the student's process.
+FACTORIES = {"random": random.Random, "hash": STABLE_HASHES.__getitem__}
 
 
 def _batch(peer, obj, message):
