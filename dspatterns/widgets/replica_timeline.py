@@ -52,7 +52,7 @@ def replica_timeline_figure(left: ReplicationRun, right: ReplicationRun, *, titl
     _check_pair(left, right)
     figure = make_subplots(
         rows=2, cols=2, shared_xaxes=True, row_heights=[0.4, 0.6], vertical_spacing=0.14,
-        horizontal_spacing=0.06, specs=[[{"colspan": 2}, None], [{}, {}]],
+        horizontal_spacing=0.04, specs=[[{"colspan": 2}, None], [{}, {}]],
         subplot_titles=(_backlog_title(left), _panel_title(left), _panel_title(right)),
     )
     series = _timeline_series(left, right)
@@ -80,13 +80,14 @@ def replica_timeline_figure(left: ReplicationRun, right: ReplicationRun, *, titl
             ), row=2, col=column)
     figure.update_yaxes(title_text="writes behind", rangemode="tozero", row=1, col=1)
     for column in (1, 2):
-        figure.update_yaxes(**_server_axis(left), row=2, col=column)
+        figure.update_yaxes(**_server_axis(left), showticklabels=column == 1, row=2, col=column)
         figure.update_xaxes(range=[0, left.duration], title_text="simulated time (s)", row=2, col=column)
     figure.update_xaxes(range=[0, left.duration], row=1, col=1)
     figure.update_layout(
         title=title or _title(left), height=620, template="plotly_white",
         margin={"l": 70, "r": 20, "t": 90, "b": 50}, legend={"groupclick": "toggleitem"},
     )
+    figure.update_annotations(font_size=14)
     return figure
 
 
@@ -270,15 +271,15 @@ def _read_key(panel: str, outcome: str) -> str:
 
 
 def _backlog_title(run: ReplicationRun) -> str:
-    return (f"Replication lag, counted in writes: {run.write_rate:g} writes/s x {run.lag:g} s "
-            f"= about {run.write_rate * run.lag:.1f} behind on replica 0")
+    return (f"Replication lag counted in writes: {run.write_rate:g} writes/s × {run.lag:g} s ≈ "
+            f"{run.write_rate * run.lag:.1f} writes behind on average (replica 0)")
 
 
 def _panel_title(run: ReplicationRun) -> str:
     total = len(run.reads)
     primary = run.reads_by_server()[PRIMARY]
     return (f"{run.policy}: {run.stale_reads / max(total, 1):.0%} stale, "
-            f"{run.missed_own_writes:,} own writes missed, primary {primary / max(total, 1):.0%}")
+            f"primary serves {primary / max(total, 1):.0%}")
 
 
 def _title(run: ReplicationRun) -> str:
