@@ -211,6 +211,18 @@ class TestReplication:
         expect_returns(later[0], 13, "(the 13th write, half a second later)")
         expect_returns(later[1], 14, "(the 14th write)")
 
+    def test_two_stores_share_nothing(self, impl, sandbox):
+        """two stores have their own logs, positions and counts (nothing kept on the class)"""
+        first = Run(impl, sandbox, num_replicas=2, lag=0.0)
+        first.batch([first.write("a", 1), first.write("b", 2), first.read("a"), first.read("b")])
+        second = Run(impl, sandbox, num_replicas=2, lag=0.0)
+        steps = second.batch([second.served(), second.write("c", 3), second.read("a"),
+                              second.position(0)])
+        expect_returns(steps[0], [0, 0], "for a new store, made after another store served 2 reads")
+        expect_returns(steps[1], 1, "(the first write to this store, after 2 writes to another)")
+        expect_result(steps[2], MISSING, "('a' was written to another store)")
+        expect_returns(steps[3], 1, "(this store has one write, and replication_lag=0)")
+
     @pytest.mark.parametrize("lag", [1.0, 2.5, 0.25])
     def test_applied_exactly_at_the_lag(self, impl, sandbox, lag):
         """a write is applied once replication_lag has passed (>=): at written_at + lag, not a hair before"""
@@ -596,6 +608,43 @@ class TestSpreading:
             before = after
         expect_equal(before, [4, 4], "reads_served() after 8 replica reads, each followed by a "
                                      "primary read (the primary's reads take no replica's turn)")
+
+    def test_writes_in_between_do_not_restart_the_turns(self, impl, sandbox):
+        """writes between reads do not restart the turns at one replica: the counts stay even"""
+        run = Run(impl, sandbox, num_replicas=3, lag=1.0)
+        run.one(run.write("k", "v"))
+        run.at(1.0)
+        calls = []
+        for n in range(9):
+            calls += [run.write(f"new{n}", n), run.read("k"), run.served()]
+        steps = run.batch(calls)
+        before = [0, 0, 0]
+        for read, served in zip(steps[1::3], steps[2::3]):
+            expect_returns(read, "v", "(a replica answers: 'k' was written 1 s ago)")
+            after = served_list(served, 3)
+            served_by(before, after, read)
+            expect_turns_even(after, served)
+            before = after
+        expect_equal(before, [3, 3, 3], "reads_served() after 9 replica reads, a write before each")
+
+    def test_sessions_and_plain_reads_share_the_turns(self, impl, sandbox):
+        """session reads and plain reads take turns over the same replicas: together they spread evenly"""
+        run = Run(impl, sandbox, num_replicas=3, lag=1.0, sessions=2)
+        run.batch([run.session_write(0, "a", 1), run.session_write(1, "b", 2)])
+        run.at(1.0)
+        reads = []
+        for _ in range(6):
+            reads += [run.session_read(0, "a"), run.session_read(1, "b"), run.read("a")]
+        before = [0, 0, 0]
+        for read, served in reads_then_served(run, reads):
+            after = served_list(served, 3)
+            expect(served_by(before, after, read) is not None,
+                   f"every write is on the replicas, so {read.line} should be served by a replica; "
+                   f"reads_served() stayed {after}\n  replay: {served.replay}")
+            expect_turns_even(after, served)
+            before = after
+        expect_equal(before, [6, 6, 6], "reads_served() after 18 reads (two sessions and plain "
+                                        "reads, in turn)")
 
     def test_reads_that_find_nothing_are_served_too(self, impl, sandbox):
         """a replica read that raises KeyError was still served by that replica, in its turn"""
