@@ -8,11 +8,11 @@ for instead. Both rings get the same node names, the same number of virtual node
 keys, and both are built before any timing starts. A timed pass is one ``get_node(key)`` per key and
 nothing else: the bound method and the key list are looked up beforehand, and no result is kept.
 
-Each round times both rings once, in alternating order (reference first in even rounds, uhashring first
-in odd ones), so a machine that speeds up or slows down during the run tilts neither side. Each side's
-rate is the median over the rounds; the ratio is reference ÷ uhashring (above 1: the reference is
-faster), and the median of the ratios within each round is printed beside it, as a check on a busy
-machine. The two rings hash differently, so they place keys differently: the script says what each
+Each round times both rings over all the keys, taking turns every 10,000 keys (who goes first
+alternates from slice to slice and from round to round), so a machine that speeds up or slows down
+during the run tilts neither side. Each side's rate is the median over the rounds; the ratio is
+reference ÷ uhashring (above 1: the reference is faster), and the median of the ratios within each
+round is printed beside it, as a check on a busy machine. The two rings hash differently, so they place keys differently: the script says what each
 hash is, checks that both cover every node with the same number of points, and prints how evenly each
 spreads the keys, so the comparison is between two rings doing the same job.
 
@@ -60,28 +60,41 @@ def workload(nodes: int, keys: int, seed: int) -> tuple[list[str], list[str]]:
     return node_names, key_names
 
 
-def lookups_per_second(get_node, keys: list[str]) -> float:
-    """One pass of ``get_node`` over every key; the collector runs before, not during, the pass."""
-    gc.collect()
-    gc.disable()
-    try:
-        started = time.perf_counter()
-        for key in keys:
-            get_node(key)
-        elapsed = time.perf_counter() - started
-    finally:
-        gc.enable()
-    return len(keys) / elapsed
+CHUNK = 10_000  # keys per timed slice: both rings take turns every slice, so both see the same load
+
+
+def timed_pass(get_node, keys: list[str]) -> float:
+    """Seconds for one ``get_node`` per key, nothing else in the loop."""
+    started = time.perf_counter()
+    for key in keys:
+        get_node(key)
+    return time.perf_counter() - started
 
 
 def alternate(contenders: dict[str, object], keys: list[str], rounds: int) -> dict[str, list[float]]:
-    """Each round times every contender once; the order turns over from one round to the next."""
+    """Lookups per second of every contender in each round, over all the keys.
+
+    A round goes through the keys in slices of ``CHUNK``; every contender does each slice in turn,
+    and who goes first turns over from slice to slice and from round to round. So a burst of other
+    work on the machine lands on both sides alike instead of on whichever ran at that moment. The
+    collector runs between rounds, never during a timed slice.
+    """
     rates: dict[str, list[float]] = {name: [] for name in contenders}
     names = list(contenders)
+    slices = [keys[start:start + CHUNK] for start in range(0, len(keys), CHUNK)]
     for round_number in range(rounds):
-        order = names if round_number % 2 == 0 else names[::-1]
-        for name in order:
-            rates[name].append(lookups_per_second(contenders[name], keys))
+        seconds = dict.fromkeys(names, 0.0)
+        gc.collect()
+        gc.disable()
+        try:
+            for index, chunk in enumerate(slices):
+                order = names if (round_number + index) % 2 == 0 else names[::-1]
+                for name in order:
+                    seconds[name] += timed_pass(contenders[name], chunk)
+        finally:
+            gc.enable()
+        for name in names:
+            rates[name].append(len(keys) / seconds[name])
     return rates
 
 
