@@ -154,8 +154,12 @@ def compare(keys: Sequence[str], yours: Sequence[object] | None, model: Sequence
                                     if mine != theirs))
 
 
+CHECKED_KEYS = 2_000  # compared with the model; more than are drawn, so that rare cases (a key past the
+# last point, when the last point sits near the top) are met on every layout, not only on lucky ones
+
+
 def check_against_model(
-    ring_class: type, nodes: Sequence[str] = NODE_NAMES[:4], *, vnodes: int = 5, keys: int = 100,
+    ring_class: type, nodes: Sequence[str] = NODE_NAMES[:4], *, vnodes: int = 5, keys: int = CHECKED_KEYS,
     hash_fn: Callable[[str], int] = md5_position,
 ) -> Verdict:
     """Build ``ring_class`` and the model on the same nodes and compare the owner of every sample key."""
@@ -178,7 +182,7 @@ class Panel:
     key_positions: tuple[int, ...]
     owners: tuple[object, ...]
     moved: frozenset[str] = frozenset()
-    highlight: str | None = None  # the first key on which the rings disagree
+    highlight: tuple[str, int, object] | None = None  # the first key the rings disagree on: key, position, owner
 
 
 def ring_figure(model: Panel, yours: Panel | None = None, *, title: str = "", your_title: str = "yours"
@@ -233,8 +237,8 @@ def panel_series(panel: Panel) -> dict[str, dict[str, list]]:
         _add_key(target, key, position, owner)
         if key in panel.moved:
             _add_key(series[MOVED_TRACE], key, position, owner)
-        if key == panel.highlight:
-            _add_key(series[DISAGREEMENT_TRACE], key, position, owner)
+    if panel.highlight is not None:  # it may be one of the checked keys that is not drawn
+        _add_key(series[DISAGREEMENT_TRACE], *panel.highlight)
     return series
 
 
@@ -345,12 +349,13 @@ def _names(nodes: Sequence[str]) -> str:
 
 
 def ring_explorer(ring_class: type | None = None, *, nodes: int = 4, vnodes: int = 5, keys: int = 100,
-                  hash_fn: Callable[[str], int] = md5_position) -> widgets.VBox:
+                  checked_keys: int = CHECKED_KEYS, hash_fn: Callable[[str], int] = md5_position) -> widgets.VBox:
     """Sliders for nodes and virtual nodes, a remove button, a summary and one FigureWidget redrawn in place.
 
     ``ring_class`` is any class honouring the exercise's contract; it is built as
     ``ring_class(nodes, vnodes=v, hash_fn=hash_fn)`` (the course's MD5 hash unless you pass another),
-    so a disagreement is about placement, not about which hash was chosen.
+    so a disagreement is about placement, not about which hash was chosen. ``keys`` are drawn; your ring
+    is compared with the model on ``checked_keys`` (the drawn ones first).
     """
     if not 1 <= nodes <= len(NODE_NAMES):
         raise ValueError(f"nodes must be between 1 and {len(NODE_NAMES)}, got {nodes!r}")
@@ -366,6 +371,7 @@ def ring_explorer(ring_class: type | None = None, *, nodes: int = 4, vnodes: int
 
     key_names = tuple(sample_keys(keys))
     key_positions = tuple(hash_fn(key) for key in key_names)
+    checked = tuple(sample_keys(max(keys, checked_keys)))
     membership = _Membership(nodes)
     theirs = TheirRing(ring_class, hash_fn) if ring_class is not None else None
     state: dict = {"syncing": False}
@@ -385,17 +391,21 @@ def ring_explorer(ring_class: type | None = None, *, nodes: int = 4, vnodes: int
         model_panel = Panel(layout, key_names, key_positions, tuple(model_owners), moved_model)
         if theirs is None:
             return model_panel, None, None
-        their_owners = theirs.owners(key_names)
-        verdict = compare(key_names, their_owners, model_owners, theirs.error)
+        their_checked = theirs.owners(checked)
+        verdict = compare(checked, their_checked, owners_of(layout, checked, hash_fn), theirs.error)
+        their_owners = None if their_checked is None else their_checked[:len(key_names)]
         state["their_owners"] = their_owners
-        highlight = verdict.disagreements[0][0] if verdict.disagreements else None
         if their_owners is None:
             return model_panel, Panel(None, (), (), ()), verdict.text
         their_moved = frozenset() if their_before is None else frozenset(
             key for key, old, new in zip(key_names, their_before, their_owners) if old != new)
-        model_panel = Panel(layout, key_names, key_positions, tuple(model_owners), moved_model, highlight)
+        model_highlight = your_highlight = None
+        if verdict.disagreements:
+            key, yours, model = verdict.disagreements[0]
+            model_highlight, your_highlight = (key, hash_fn(key), model), (key, hash_fn(key), yours)
+        model_panel = Panel(layout, key_names, key_positions, tuple(model_owners), moved_model, model_highlight)
         # Your circle shows the model's points (your ring's points are not part of the contract) and your owners.
-        your_panel = Panel(layout, key_names, key_positions, tuple(their_owners), their_moved, highlight)
+        your_panel = Panel(layout, key_names, key_positions, tuple(their_owners), their_moved, your_highlight)
         return model_panel, your_panel, verdict.text
 
     rebuild_theirs()
@@ -468,7 +478,8 @@ def _load_line(layout: RingLayout | None, key_positions: Sequence[int]) -> str:
         return ""
     counts = keys_per_node(layout, sorted(key_positions))
     loads = ", ".join(f"{node} {count}" for node, count in counts.items())
-    return f"{len(layout.nodes)} nodes × {layout.vnodes} virtual points = {len(layout)} points; keys per node: {loads}."
+    return (f"{_count(len(layout.nodes), 'node')} × {_count(layout.vnodes, 'virtual point')} = "
+            f"{_count(len(layout), 'point')}; keys per node: {loads}.")
 
 
 def _summary(model_text: str, verdict_text: str | None) -> str:
@@ -479,7 +490,11 @@ def _summary(model_text: str, verdict_text: str | None) -> str:
 
 
 def _title(nodes: Sequence[str], vnodes: int) -> str:
-    return f"{len(nodes)} nodes ({', '.join(nodes)}), {vnodes} virtual points each"
+    return f"{_count(len(nodes), 'node')} ({', '.join(nodes)}), {_count(vnodes, 'virtual point')} each"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def _describe(error: BaseException) -> str:
