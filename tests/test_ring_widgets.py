@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import html
+import json
 import re
 
 import ipywidgets as widgets
@@ -416,3 +417,21 @@ def test_moved_keys_lists_changes_in_key_order():
     assert [(m.key, m.before, m.after) for m in moves] == [("b", "Y", "Q"), ("c", "Z", "W")]
     with pytest.raises(ValueError):
         moved_keys(["a"], ["X"], [])
+
+
+# --- the course notebook ---------------------------------------------------------------------------------
+
+def test_the_course_notebook_uses_these_views_and_links_every_scaling_exercise():
+    notebook = EXERCISES["consistent_hashing"].course_notebook
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    code = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
+    text = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "markdown")
+    for call in ("ring_explorer()", "load_spread_figure(", "resize_figure(", "lookup_cost_figure(", "replica_explorer()"):
+        assert call in code, f"{notebook.name} never calls {call}"
+    for exercise in EXERCISES.values():
+        if exercise.assignment == "scaling":
+            link = f"../exercises/scaling/{exercise.name}.ipynb"
+            assert link in text, f"{notebook.name} does not link {link}"
+            assert (notebook.parent / link).resolve() == exercise.release_notebook.resolve()
+            assert exercise.release_notebook.exists(), f"{link} is linked but not released"
+    assert all(not cell.get("outputs") for cell in cells if cell["cell_type"] == "code"), "outputs are stored"
