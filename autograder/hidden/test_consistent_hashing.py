@@ -202,6 +202,15 @@ class TestPlacement:
                       f"ConsistentHashRing({nodes!r}, vnodes={vnodes}, hash_fn=MD5's first 8 bytes)",
                       lambda key: md5_replay(nodes, vnodes, f"get_node({key!r})"))
 
+    def test_vnodes_defaults_to_100(self, impl, sandbox):
+        """vnodes defaults to 100: without it, each node has the 100 points hash_fn(f"{n}#0") .. hash_fn(f"{n}#99")"""
+        nodes = ["east", "west", "north"]
+        ring = impl.ConsistentHashRing(nodes, hash_fn=sandbox.stable_hash("md5"))
+        model = Ring(nodes, 100, md5_64)
+        expect_owners(owners_of(sandbox, ring, KEYS), [model.owner(k) for k in KEYS], KEYS,
+                      f"ConsistentHashRing({nodes!r}, hash_fn=MD5), vnodes left at its default (100)",
+                      lambda key: md5_replay(nodes, 100, f"get_node({key!r})").replace(", vnodes=100", ""))
+
     @settings(max_examples=40)
     @given(data=st.data())
     def test_any_small_ring(self, impl, sandbox, data):
@@ -337,6 +346,30 @@ class TestMembership:
                f"100 virtual points each it should take about 1/{count + 1} = {fair:.1%} "
                f"(between {0.5 * fair:.1%} and {1.6 * fair:.1%})")
 
+    def test_add_and_remove_on_a_crafted_ring(self, impl, sandbox):
+        """add_node places the new node's points with the ring's hash_fn: on a crafted ring, exactly the keys on its new arcs move to it"""
+        table = {f"{node}#{i}": point for node, points in {**ABC, "D": [200, 700]}.items()
+                 for i, point in enumerate(points)}
+        hash_fn = TableHash(table)
+        ring = impl.ConsistentHashRing(list(ABC), vnodes=2, hash_fn=only_callable(hash_fn, "hash_fn"))
+        keys = [f"k{n}" for n in range(0, 1000, 7)]
+        before = owners_of(sandbox, ring, keys)
+        ring.add_node("D")
+        after = owners_of(sandbox, ring, keys)
+        replay = (f"ring = {hash_fn.replay(list(ABC), 2)}; ring.add_node('D')  # D's points: "
+                  "hash_fn('D#0') = 200, hash_fn('D#1') = 700")
+        for key, old, new in zip(keys, before, after):
+            number = int(key[1:])
+            want = "D" if 100 < number <= 200 or 600 < number <= 700 else old
+            expect(new == want, f"points 100 A, 300 B, 450 C, 600 A, 800 B, 950 C, then add_node('D') "
+                                f"with D#0 = 200 and D#1 = 700: {key} was on {old!r} and should now be "
+                                f"on {want!r}, got {new!r}{hash_fn.hint()}. Replay: {replay}; "
+                                f"ring.get_node({key!r})")
+        ring.remove_node("D")
+        expect(owners_of(sandbox, ring, keys) == before,
+               f"after add_node('D') and remove_node('D') on the crafted ring, every key should be back "
+               f"on its old node. Replay: {replay}; ring.remove_node('D')")
+
     def test_removal_restores_the_old_mapping(self, impl, sandbox):
         """with the default hash_fn, removing a node that was added puts every key back on its old node"""
         nodes = [f"node-{i}" for i in range(5)]
@@ -375,12 +408,12 @@ class TestMembership:
 
     def test_nodes_and_len_follow_membership(self, impl):
         """.nodes is the set of nodes and len(ring) the number of nodes (not of points), after every add and remove"""
-        ring = impl.ConsistentHashRing(["a", "b"], vnodes=30)
-        steps = [("start", None), ("add_node", "c"), ("add_node", 4), ("remove_node", "a"),
+        ring = impl.ConsistentHashRing(vnodes=30)
+        steps = [("start", None), ("add_node", "a"), ("add_node", "b"), ("add_node", "c"), ("add_node", 4), ("remove_node", "a"),
                  ("remove_node", "b"), ("add_node", "a"), ("remove_node", 4), ("remove_node", "c"),
                  ("remove_node", "a")]
-        expected = {"a", "b"}
-        done = ["ConsistentHashRing(['a', 'b'], vnodes=30)"]
+        expected = set()
+        done = ["ConsistentHashRing(vnodes=30)"]
         for method, node in steps:
             if method != "start":
                 getattr(ring, method)(node)
