@@ -435,3 +435,20 @@ def test_the_course_notebook_uses_these_views_and_links_every_scaling_exercise()
             assert (notebook.parent / link).resolve() == exercise.release_notebook.resolve()
             assert exercise.release_notebook.exists(), f"{link} is linked but not released"
     assert all(not cell.get("outputs") for cell in cells if cell["cell_type"] == "code"), "outputs are stored"
+
+
+class LowercaseRing(ModelBackedRing):
+    """Answers with names that are not the ring's nodes (and, for one key, with something unhashable)."""
+
+    def get_node(self, key):
+        owner = super().get_node(key)
+        return [owner] if key == "user:0-3" else owner.lower()
+
+
+def test_owners_that_are_not_nodes_are_drawn_apart_and_reported():
+    explorer = ring_explorer(LowercaseRing)
+    model = model_owners(list("ABCD"), 5)
+    assert f"first disagreement: key 'user:0-0' -> yours {model['user:0-0'].lower()!r}" in summary(explorer)
+    assert "(2000 of 2000 keys disagree)" in summary(explorer)
+    unknown = traces(explorer, YOURS_PANEL)[keys_trace("an unknown node")]
+    assert len(unknown.theta) == 100 and unknown.marker.color == "#000000"

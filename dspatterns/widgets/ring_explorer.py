@@ -220,7 +220,7 @@ def panel_series(panel: Panel) -> dict[str, dict[str, list]]:
     series = {name: {"r": [], "theta": [], "text": []} for name in trace_names()}
     layout = panel.layout
     if layout is not None and layout.positions:
-        positions, count = layout.positions, len(layout.positions)
+        positions = layout.positions
         for index, (position, owner) in enumerate(zip(positions, layout.owners)):
             start = positions[index - 1] if index else positions[-1] - HASH_SPACE
             arc = series[arc_trace(owner)]
@@ -231,21 +231,16 @@ def panel_series(panel: Panel) -> dict[str, dict[str, list]]:
             point = series[points_trace(owner)]
             point["theta"].append(degrees(position))
             point["r"].append(POINT_RADIUS)
-            point["text"].append(f"{owner}#{_point_number(layout, index)} of {count} points")
+            point["text"].append(f"a point of {owner} at {position:,}")
     for key, position, owner in zip(panel.keys, panel.key_positions, panel.owners):
-        target = series[keys_trace(owner) if owner in NODE_COLOURS else keys_trace(UNKNOWN_OWNER)]
+        known = isinstance(owner, str) and owner in NODE_COLOURS  # a ring may answer anything, even a list
+        target = series[keys_trace(owner) if known else keys_trace(UNKNOWN_OWNER)]
         _add_key(target, key, position, owner)
         if key in panel.moved:
             _add_key(series[MOVED_TRACE], key, position, owner)
     if panel.highlight is not None:  # it may be one of the checked keys that is not drawn
         _add_key(series[DISAGREEMENT_TRACE], *panel.highlight)
     return series
-
-
-def _point_number(layout: RingLayout, index: int) -> int:
-    # Which of its node's points this is, counted clockwise (the hash decides the order, not i).
-    owner = layout.owners[index]
-    return sum(1 for other in layout.owners[:index] if other == owner)
 
 
 def _add_key(target: dict[str, list], key: str, position: int, owner: object) -> None:
