@@ -113,9 +113,21 @@ def replicas_of(sandbox, ring, keys, n):
     return returned(sandbox.batch(ring.get_nodes, [(key, n) for key in keys]))
 
 
-def md5_replay(nodes, vnodes, call) -> str:
-    shown = nodes if len(nodes) <= 6 else f"[f'n{{i}}' for i in range({len(nodes)})]"
-    return f"ConsistentHashRing({shown}, vnodes={vnodes}, hash_fn={MD5_TEXT}).{call}"
+def nodes_text(nodes) -> str:
+    """``nodes`` as Python a student can paste: a comprehension for node-0, node-1, ..."""
+    first = nodes[0] if nodes else None
+    if len(nodes) > 6 and isinstance(first, str) and first.endswith("0"):
+        prefix = first[:-1]
+        if list(nodes) == [f"{prefix}{i}" for i in range(len(nodes))]:
+            return f"[f'{prefix}{{i}}' for i in range({len(nodes)})]"
+    return repr(list(nodes))
+
+
+def md5_replay(nodes, vnodes, *calls) -> str:
+    """A line that builds the same ring with MD5 in the notebook and makes ``calls`` on it."""
+    size = "" if vnodes is None else f", vnodes={vnodes}"
+    return "; ".join([f"ring = ConsistentHashRing({nodes_text(nodes)}{size}, hash_fn={MD5_TEXT})",
+                      *(f"ring.{call}" for call in calls)])
 
 
 def expect_owners(got, expected, keys, setup, replay_of):
@@ -209,7 +221,7 @@ class TestPlacement:
         model = Ring(nodes, 100, md5_64)
         expect_owners(owners_of(sandbox, ring, KEYS), [model.owner(k) for k in KEYS], KEYS,
                       f"ConsistentHashRing({nodes!r}, hash_fn=MD5), vnodes left at its default (100)",
-                      lambda key: md5_replay(nodes, 100, f"get_node({key!r})").replace(", vnodes=100", ""))
+                      lambda key: md5_replay(nodes, None, f"get_node({key!r})"))
 
     @settings(max_examples=40)
     @given(data=st.data())
@@ -261,7 +273,7 @@ class TestPlacement:
                 result = ring.get_node("some-key")
             except LookupError:
                 continue
-            raise AssertionError(f"{setup}.get_node('some-key') should raise LookupError, "
+            raise AssertionError(f"{setup}: get_node('some-key') should raise LookupError, "
                                  f"returned {result!r}")
 
     def test_vnodes_below_one_raises_value_error(self, impl):
@@ -298,9 +310,10 @@ class TestMembership:
                                      "ValueError: the node is already on the ring")
         expect_equal(nodes_of(ring), {"a", "b", "c"}, "ring.nodes after refusing add_node('b'), add_node('a')")
         expect_equal(len(ring), 3, "len(ring) after two refused add_node calls")
+        replay = md5_replay(nodes, 20, "add_node('b')", "get_node('user:0')")
         expect(owners_of(sandbox, ring, keys) == before,
                "the owners of 500 keys changed after two refused add_node calls (a refused node must "
-               f"add no points). Replay: {md5_replay(nodes, 20, 'add_node(...)')}")
+               f"add no points). Replay: {replay}")
 
     def test_node_listed_twice_in_the_constructor_raises_value_error(self, impl):
         """ConsistentHashRing(["a", "b", "a"]) raises ValueError, as adding "a" twice would"""
@@ -356,8 +369,10 @@ class TestMembership:
         before = owners_of(sandbox, ring, keys)
         ring.add_node("D")
         after = owners_of(sandbox, ring, keys)
-        replay = (f"ring = {hash_fn.replay(list(ABC), 2)}; ring.add_node('D')  # D's points: "
-                  "hash_fn('D#0') = 200, hash_fn('D#1') = 700")
+        table_text = {**{f"{n}#{i}": p for n, ps in ABC.items() for i, p in enumerate(ps)},
+                      "D#0": 200, "D#1": 700}
+        replay = (f"ring = ConsistentHashRing({list(ABC)!r}, vnodes=2, hash_fn=table_hash("
+                  f"{table_text!r})); ring.add_node('D')")
         for key, old, new in zip(keys, before, after):
             number = int(key[1:])
             want = "D" if 100 < number <= 200 or 600 < number <= 700 else old
@@ -399,7 +414,7 @@ class TestMembership:
         expected = Ring([n for n in nodes if n != "node-2"], 50, md5_64)
         setup = f"ConsistentHashRing({nodes!r}, vnodes=50, hash_fn=MD5), then remove_node('node-2')"
         expect_owners(after, [expected.owner(k) for k in KEYS], KEYS, setup,
-                      lambda key: md5_replay(nodes, 50, f"remove_node('node-2'); ring.get_node({key!r})"))
+                      lambda key: md5_replay(nodes, 50, "remove_node('node-2')", f"get_node({key!r})"))
         moved_elsewhere = [k for k, b, a in zip(KEYS, before, after) if b != "node-2" and a != b]
         expect(not moved_elsewhere, f"{setup}: keys not on node-2 moved, e.g. {moved_elsewhere[:3]}")
         ring.add_node("node-2")
@@ -433,6 +448,7 @@ class TestMembership:
         nodes = sorted(start)
         ring = impl.ConsistentHashRing(nodes, vnodes=vnodes, hash_fn=sandbox.stable_hash("md5"))
         current, done = list(nodes), [f"ConsistentHashRing({nodes!r}, vnodes={vnodes}, hash_fn=MD5)"]
+        applied = []  # the calls that succeeded, for a replay line
         keys = KEYS[:150]
         for action, node in script:
             done.append(f"{action}_node({node!r})")
@@ -449,12 +465,13 @@ class TestMembership:
                                     f"got {outcome}")
             if want == "ok":
                 (current.append if action == "add" else current.remove)(node)
+                applied.append(f"{action}_node({node!r})")
             expect_equal(nodes_of(ring), set(current), f"ring.nodes after {'; '.join(done)}")
             if current:
                 model = Ring(current, vnodes, md5_64)
                 expect_owners(owners_of(sandbox, ring, keys), [model.owner(k) for k in keys], keys,
-                              f"after {'; '.join(done)}", lambda key: f"{'; '.join(done)}; "
-                                                                      f"ring.get_node({key!r})")
+                              f"after {'; '.join(done)}",
+                              lambda key: md5_replay(nodes, vnodes, *applied, f"get_node({key!r})"))
 
 
 # ------------------------------------------------------------------------------------ replicas
