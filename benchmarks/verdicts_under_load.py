@@ -45,6 +45,9 @@ REAL_TIME_PARTS: dict[str, set[str]] = {
     "bulkhead": {"limits", "waiting", "errors", "threads"},
     "timeout": {"reading", "limits"},
     "retry": set(),
+    "consistent_hashing": {"scale"},  # lookup cost: a ratio of timings taken in one run
+    "sharding": set(),
+    "read_replicas": set(),
 }
 # The subset --quick grades: the parts whose outcomes wait on a real timeout, a real max_wait or
 # threads racing (bulkhead's limits/errors tests hold calls in gates confirmed entered, and timeout's
@@ -54,6 +57,9 @@ QUICK_PARTS: dict[str, set[str]] = {
     "bulkhead": {"waiting", "threads"},
     "timeout": {"limits"},
     "retry": set(),
+    "consistent_hashing": {"scale"},
+    "sharding": set(),
+    "read_replicas": set(),
 }
 # The mutants --quick grades: caught in QUICK_PARTS by tests that wait on real time or threads.
 QUICK_MUTANTS: dict[str, tuple[str, ...]] = {
@@ -61,6 +67,9 @@ QUICK_MUTANTS: dict[str, tuple[str, ...]] = {
     "bulkhead": ("never_waits", "zero_wait_blocks_forever", "if_instead_of_while"),
     "timeout": ("swallows_timeout", "total_checked_between_reads_only", "total_timeout_only"),
     "retry": (),
+    "consistent_hashing": ("linear_scan_lookup", "replicas_rotate_the_ring"),
+    "sharding": (),
+    "read_replicas": (),
 }
 
 
