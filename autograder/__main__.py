@@ -1,5 +1,5 @@
-"""Command line: ``python -m autograder check EXERCISE --impl PATH`` (or ``--mutant NAME``),
-``mutants EXERCISE`` (and, internally, ``judge``)."""
+"""Command line: ``python -m autograder check EXERCISE [--impl PATH | --mutant NAME]`` (neither:
+the reference), ``mutants EXERCISE`` (and, internally, ``judge``)."""
 from __future__ import annotations
 
 import argparse
@@ -21,8 +21,8 @@ def main(argv=None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="run an exercise's hidden suite against a .py or .ipynb")
     check.add_argument("exercise", help="one of: " + ", ".join(sorted(EXERCISES)))
-    given = check.add_mutually_exclusive_group(required=True)
-    given.add_argument("--impl", help="the student's .py file or notebook")
+    given = check.add_mutually_exclusive_group()
+    given.add_argument("--impl", help="the student's .py file or notebook (default: the reference)")
     given.add_argument("--mutant", help="one of the exercise's known bugs (see `mutants EXERCISE`)")
     check.add_argument("--part", action="append", help="only this part (repeatable)")
     check.add_argument("--unsafe-no-walls", action="store_true", help=UNSAFE_HELP)
@@ -75,12 +75,22 @@ def main(argv=None) -> int:
     if mutant:
         print(f"{mutant.label}: {mutant.bug}")
         report = judge_cells(args.exercise, [{"label": mutant.label, "source": mutant.code}], parts)
+    elif args.impl is None:
+        print(f"the reference (the answer cell of {get_exercise(args.exercise).source_notebook.name})")
+        report = judge_cells(args.exercise, [{"label": "reference",
+                                              "source": get_exercise(args.exercise).reference_code}],
+                             parts)
     else:
         report = judge(args.exercise, args.impl, parts)
     if args.command == "judge":
         with open(args.json, "w", encoding="utf-8") as handle:
             handle.write(report.to_json())
         return 0
+    profile = report.profile or {}
+    if profile.get("wall") is not None:
+        started = profile.get("sandboxes", 1)
+        print(f"judged in {profile['wall']:.2f} s ({profile.get('round_trips', 0):,.0f} round trips "
+              f"with the sandbox, {started} sandbox{'es' if started != 1 else ''} started)")
     print(format_check(report))
     if no_walls:
         print(NO_WALLS_LINE)

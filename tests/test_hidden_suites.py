@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -62,6 +63,14 @@ def test_grades_do_not_vary_between_runs_in_one_process(reference_files, name):
 def test_check_command_passes_reference_and_prints_summary(reference_files):
     done = check("circuit_breaker", "--impl", reference_files["circuit_breaker"])
     assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1].endswith(" passed, 0 failed")
+
+
+def test_check_command_grades_the_reference_when_given_no_implementation():
+    done = check("read_replicas")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("the reference (the answer cell of read_replicas.ipynb)")
+    assert re.search(r"^judged in \d+\.\d\d s \([\d,]+ round trips", done.stdout, re.M), done.stdout
     assert done.stdout.strip().splitlines()[-1].endswith(" passed, 0 failed")
 
 
