@@ -28,8 +28,9 @@ from dspatterns.scaling.ring_model import (
     layout_ring,
     md5_position,
     moved_keys,
-    owners_of,
+    ring_shares,
     sample_keys,
+    sweep_owners,
 )
 from dspatterns.widgets.placement_charts import (
     EXPECTED_TRACE,
@@ -59,7 +60,7 @@ from dspatterns.widgets.ring_explorer import (
 )
 
 KEYS = sample_keys(100)  # the keys the explorer draws
-CHECKED = sample_keys(2_000)  # the keys it compares a ring class on (the drawn ones first)
+CHECKED = sample_keys(2_000)  # the keys it counts loads and moves on, and compares a ring class on (drawn ones first)
 
 
 def descendants(widget):
@@ -118,14 +119,21 @@ def moved_shown(panel_traces) -> set[str]:
     return {text.split(" -> ")[0] for text in panel_traces[MOVED_TRACE].text}
 
 
-def model_owners(nodes, vnodes):
-    return dict(zip(KEYS, owners_of(layout_ring(nodes, vnodes), KEYS)))
+def model_owners(nodes, vnodes, keys=KEYS):
+    return dict(zip(keys, sweep_owners(layout_ring(nodes, vnodes), keys)))
+
+
+def loads_printed(explorer) -> dict[str, int]:
+    """The keys per node the summary states ("of 2,000 keys: A 143, B 764, ...")."""
+    listed = re.search(r"of 2,000 keys: ([^.]*)\.", summary(explorer)).group(1)
+    return {node: int(count.replace(",", "")) for node, count in (item.split() for item in listed.split(", "))}
 
 
 # --- rings handed in by "students" ---------------------------------------------------------------------
 
 class ModelBackedRing:
-    """A correct ring for the tests, built over the course model (lays the ring out again on every change)."""
+    """A correct ring for the tests, built over the course model: it lays the ring out again on every change
+    and sweeps the whole ring for every lookup, right but O(points) per key (the exercise asks O(log points))."""
 
     def __init__(self, nodes=(), vnodes=100, hash_fn=None):
         self.hash_fn = hash_fn or md5_position
@@ -144,7 +152,7 @@ class ModelBackedRing:
         self.layout = layout_ring(self.members, self.vnodes, self.hash_fn)
 
     def get_node(self, key):
-        return owners_of(self.layout, [key], self.hash_fn)[0]
+        return sweep_owners(self.layout, [key], self.hash_fn)[0]
 
 
 class NoWrapRing(ModelBackedRing):
@@ -261,8 +269,10 @@ def test_adding_a_node_rings_exactly_the_keys_that_moved_and_prints_the_fraction
     assert moved and moved_shown(data) == moved
     assert all(keys_shown(data)[key] == "E" for key in moved)
     assert keys_shown(data) == after
-    assert (f"Adding E moved {len(moved)} of 100 keys ({len(moved) / 100:.1%}), every one of them to E; "
-            f"the ideal is 1/(n+1) = 1/5 = 20.0%.") in summary(explorer)
+    many_before, many_after = model_owners(list("ABCD"), 5, CHECKED), model_owners(list("ABCDE"), 5, CHECKED)
+    moved_many = sum(many_before[key] != many_after[key] for key in CHECKED)
+    assert (f"Adding E moved {moved_many:,} of 2,000 keys ({moved_many / 2_000:.1%}; {len(moved)} of the 100 "
+            f"drawn), every one of them to E; the ideal is 1/(n+1) = 1/5 = 20.0%.") in summary(explorer)
 
 
 def test_removing_any_node_moves_exactly_its_keys_and_adding_it_back_restores_them(explorer):
@@ -272,11 +282,35 @@ def test_removing_any_node_moves_exactly_its_keys_and_adding_it_back_restores_th
     assert nodes_slider(explorer).value == 3
     assert control(explorer, widgets.Dropdown, "node to remove").options == ("A", "C", "D")
     assert moved_shown(traces(explorer)) == held
-    assert f"Removing B moved {len(held)} of 100 keys" in summary(explorer)
+    held_many = sum(owner == "B" for owner in model_owners(list("ABCD"), 5, CHECKED).values())
+    assert f"Removing B moved {held_many:,} of 2,000 keys ({held_many / 2_000:.1%}; {len(held)} of the 100 drawn)" in (
+        summary(explorer))
     assert "exactly the keys B held; the ideal is 1/n = 1/4 = 25.0%." in summary(explorer)
     nodes_slider(explorer).value = 4  # the first unused name comes back: B
     assert moved_shown(traces(explorer)) == held
     assert keys_shown(traces(explorer)) == before
+
+
+def test_the_load_is_stated_over_2000_keys_and_the_ring_shares_not_the_100_drawn(explorer):
+    layout = layout_ring(list("ABCD"), 5)
+    shares = ", ".join(f"{node} {share:.0%}" for node, share in ring_shares(layout).items())
+    assert f"4 nodes × 5 virtual points = 20 points; share of the ring: {shares}; of 2,000 keys:" in summary(explorer)
+    counted = model_owners(list("ABCD"), 5, CHECKED)
+    assert loads_printed(explorer) == {node: list(counted.values()).count(node) for node in "ABCD"}
+    nodes_slider(explorer).value = 5  # after a join the load is still there, above the sentence on the move
+    assert "5 nodes × 5 virtual points = 25 points; share of the ring:" in summary(explorer)
+    assert sum(loads_printed(explorer).values()) == 2_000
+
+
+def test_more_virtual_nodes_even_out_the_printed_load(explorer):
+    """Step 3 of the notebook: at 5 nodes, 100 virtual points leave the busiest node with fewer keys than 5 do.
+    (Out of the 100 drawn keys it went from 31 to 35: chance, the opposite of the lesson.)"""
+    nodes_slider(explorer).value = 5
+    coarse = loads_printed(explorer)
+    vnodes_slider(explorer).value = 100
+    fine = loads_printed(explorer)
+    assert max(fine.values()) < max(coarse.values()), f"busiest node: {coarse} at 5 vnodes, {fine} at 100"
+    assert max(fine.values()) < 1.25 * 2_000 / 5, f"at 100 vnodes the busiest of 5 nodes got {fine}"
 
 
 def test_more_virtual_nodes_redraw_the_points_and_clear_the_moves(explorer):
@@ -364,7 +398,7 @@ def test_a_constructor_that_raises_and_a_missing_method_are_named():
 def test_the_static_figure_is_a_plain_figure_with_one_or_two_circles():
     layout = layout_ring(list("AB"), 3)
     positions = tuple(md5_position(key) for key in KEYS)
-    panel = Panel(layout, tuple(KEYS), positions, tuple(owners_of(layout, KEYS)), frozenset(KEYS[:2]))
+    panel = Panel(layout, tuple(KEYS), positions, tuple(sweep_owners(layout, KEYS)), frozenset(KEYS[:2]))
     single = ring_figure(panel)
     assert isinstance(single, go.Figure) and not isinstance(single, go.FigureWidget)
     assert len(single.data) == len(trace_names())
@@ -408,7 +442,7 @@ def test_the_summary_numbers_match_the_ringed_keys(explorer):
     """The printed count is the number of ringed keys, whatever the move."""
     for value in (6, 3, 9):
         nodes_slider(explorer).value = value
-        count = int(re.search(r"moved (\d+) of 100 keys", summary(explorer)).group(1))
+        count = int(re.search(r"; (\d+) of the 100 drawn\)", summary(explorer)).group(1))
         assert count == len(moved_shown(traces(explorer)))
 
 

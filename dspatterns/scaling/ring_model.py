@@ -2,12 +2,15 @@
 
 The course needs to *show* consistent hashing (which keys a new node takes, how even the load is, how
 that changes with virtual nodes), so the ring here is a frozen snapshot, ``RingLayout``, and functions
-that answer questions about a list of keys at once. Changing membership means laying out a new snapshot
-and comparing owners: that comparison is the picture of "which keys move".
+that answer questions about a batch of keys at once. Changing membership means laying out a new
+snapshot and comparing owners: that comparison is the picture of "which keys move".
 
 It follows the exercise's placement rules (node ``n``'s i-th point at ``hash_fn(f"{n}#{i}")``, a key
-owned by the first point at or after its hash, wrapping at the top), but it is deliberately not a ring
-object with membership methods: writing that is the exercise.
+owned by the first point at or after its hash, wrapping at the top), but it is deliberately not a ring,
+and it has no lookup of one key: owners come from one sweep over the sorted keys and the sorted points
+together (a merge walk), which costs a pass over the whole ring whether the batch holds 2,000 keys or
+one. So a ``ConsistentHashRing`` built on it would be O(points) per lookup, not the O(log points) the
+exercise asks for: the binary search, the wrap and the replica walk of a single key are the exercise.
 """
 from __future__ import annotations
 
@@ -71,35 +74,64 @@ def layout_ring(nodes: Iterable[str], vnodes: int = 100, hash_fn: HashFn = md5_p
     )
 
 
-def owner_index(layout: RingLayout, position: int) -> int:
-    """The index of the first point at or after ``position``, wrapping past the top to point 0.
+def sweep_owners(layout: RingLayout, keys: Iterable[str], hash_fn: HashFn = md5_position) -> list[str]:
+    """The node that owns each key, in the order of ``keys``, found by one sweep round the ring.
 
-    A binary search over the sorted positions: O(log points), and nothing is allocated per lookup.
+    The course asks about many keys at once (which node owns each of 2,000 keys, which of them moved),
+    so this answers for the whole batch together rather than key by key: see ``sweep_owners_at``.
+    """
+    return sweep_owners_at(layout, [hash_fn(key) for key in keys])
+
+
+def sweep_owners_at(layout: RingLayout, positions: Sequence[int]) -> list[str]:
+    """The owner of each hash position, in the order given: ``sweep_owners`` for hashes already computed."""
+    return [layout.owners[index] for index in _sweep_point_indices(layout, positions)]
+
+
+def replica_sets(layout: RingLayout, keys: Sequence[str], count: int, hash_fn: HashFn = md5_position
+                 ) -> list[list[str]]:
+    """For each key, the first ``count`` distinct nodes met walking clockwise from it: where its copies go.
+
+    The walk starts at the key's owning point (from the sweep) and reads the point list onward, as far
+    as it takes to meet ``count`` different nodes: plenty for the handful of keys a figure shows.
+    """
+    if not layout.positions:
+        return [[] for _ in keys]
+    size = len(layout.positions)
+    sets = []
+    for start in _sweep_point_indices(layout, [hash_fn(key) for key in keys]):
+        found: list[str] = []
+        for step in range(size):
+            owner = layout.owners[(start + step) % size]
+            if owner not in found:
+                found.append(owner)
+                if len(found) == count:
+                    break
+        sets.append(found)
+    return sets
+
+
+def _sweep_point_indices(layout: RingLayout, positions: Sequence[int]) -> list[int]:
+    """For each position, the index of the first point at or after it, by a merge walk of two sorted lists.
+
+    The positions are sorted once, then the points and the positions are walked together clockwise:
+    each point claims the positions not yet claimed that are at or below it. Whatever is left when the
+    points run out lies past the last point and wraps to point 0, settled once at the end. The walk
+    always reads every point, so its cost is O(keys · log keys + points) for the whole batch: cheap for
+    thousands of keys, and no help to a lookup of one key, which would pay for the entire ring.
     """
     if not layout.positions:
         raise LookupError("an empty ring owns no keys")
-    index = bisect.bisect_left(layout.positions, position)
-    return 0 if index == len(layout.positions) else index
-
-
-def owners_of(layout: RingLayout, keys: Iterable[str], hash_fn: HashFn = md5_position) -> list[str]:
-    """The node that owns each key, in the order of ``keys``."""
-    return [layout.owners[owner_index(layout, hash_fn(key))] for key in keys]
-
-
-def clockwise_nodes(layout: RingLayout, key: str, count: int, hash_fn: HashFn = md5_position) -> list[str]:
-    """The first ``count`` distinct nodes met walking clockwise from the key: where its replicas would go."""
-    if not layout.positions:
-        return []
-    start = owner_index(layout, hash_fn(key))
-    found: list[str] = []
-    for step in range(len(layout.positions)):
-        owner = layout.owners[(start + step) % len(layout.positions)]
-        if owner not in found:
-            found.append(owner)
-            if len(found) == count:
-                break
-    return found
+    order = sorted(range(len(positions)), key=positions.__getitem__)
+    indices = [0] * len(positions)
+    waiting = 0  # how many of the sorted positions have been claimed so far
+    for index, point in enumerate(layout.positions):
+        while waiting < len(order) and positions[order[waiting]] <= point:
+            indices[order[waiting]] = index
+            waiting += 1
+    for unclaimed in order[waiting:]:  # past the last point: the wrap, handled once
+        indices[unclaimed] = 0
+    return indices
 
 
 def ring_shares(layout: RingLayout) -> dict[str, float]:

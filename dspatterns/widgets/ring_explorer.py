@@ -6,6 +6,11 @@ to that point's node; keys are dots just inside the circle, coloured by the node
 the nodes slider (or remove any node) and the keys that changed owner are ringed, with the moved fraction
 printed against the ideal 1/(n + 1).
 
+A hundred dots are enough to see which keys move, but far too few to measure: a node's count out of
+100 swings by a few keys either way by chance alone, which can hide or even reverse what more virtual
+points do. So every number printed (keys per node, keys moved) is counted over the 2,000 keys the
+explorer also compares rings on, beside each node's exact share of the ring.
+
 Handed a ring class of your own (``ring_explorer(ConsistentHashRing)``), it builds your ring beside the
 course's model with the same nodes, virtual nodes and hash, applies the same joins and leaves through
 your ``add_node`` and ``remove_node``, and marks the first key on which the two disagree.
@@ -24,12 +29,12 @@ from plotly.subplots import make_subplots
 from dspatterns.scaling.ring_model import (
     HASH_SPACE,
     RingLayout,
-    keys_per_node,
     layout_ring,
     md5_position,
     moved_keys,
-    owners_of,
+    ring_shares,
     sample_keys,
+    sweep_owners,
 )
 
 NODE_NAMES = tuple("ABCDEFGHIJ")  # the explorer's nodes, in the order they join
@@ -154,8 +159,9 @@ def compare(keys: Sequence[str], yours: Sequence[object] | None, model: Sequence
                                     if mine != theirs))
 
 
-CHECKED_KEYS = 2_000  # compared with the model; more than are drawn, so that rare cases (a key past the
-# last point, when the last point sits near the top) are met on every layout, not only on lucky ones
+CHECKED_KEYS = 2_000  # counted and compared with the model; more than are drawn, so that the printed loads
+# and moved fractions are not at the mercy of chance (100 keys swing a node's count by ~20%), and so that
+# rare cases (a key past the last point, when the last point sits near the top) are met on every layout
 
 
 def check_against_model(
@@ -166,7 +172,7 @@ def check_against_model(
     key_names = sample_keys(keys)
     theirs = TheirRing(ring_class, hash_fn)
     theirs.rebuild(nodes, vnodes)
-    model = owners_of(layout_ring(nodes, vnodes, hash_fn), key_names, hash_fn)
+    model = sweep_owners(layout_ring(nodes, vnodes, hash_fn), key_names, hash_fn)
     yours = theirs.owners(key_names) if theirs.error is None else None
     return compare(key_names, yours, model, theirs.error)
 
@@ -316,12 +322,21 @@ class _Membership:
 
 
 def move_report(keys: Sequence[str], before: Sequence[str], after: Sequence[str], added: Sequence[str],
-                removed: Sequence[str], nodes_before: int) -> str:
-    """One sentence on a membership change: how many keys moved, where, and the ideal fraction."""
+                removed: Sequence[str], nodes_before: int, drawn: int = 0) -> str:
+    """One sentence on a membership change: how many keys moved, where, and the ideal fraction.
+
+    ``keys`` are all the keys counted; the first ``drawn`` of them are the ones on the circle, whose
+    count is given too, so that the sentence matches the ringed dots.
+    """
     moves = moved_keys(keys, before, after)
     total = len(keys)
     fraction = len(moves) / total if total else 0.0
-    moved = f"moved {len(moves)} of {total} keys ({fraction:.1%})"
+    drawn_part = ""
+    if drawn:
+        on_circle = set(keys[:drawn])
+        shown = sum(move.key in on_circle for move in moves)
+        drawn_part = f"; {shown} of the {drawn} drawn"
+    moved = f"moved {len(moves):,} of {total:,} keys ({fraction:.1%}{drawn_part})"
     if added:
         joined = set(added)
         stray = sum(move.after not in joined for move in moves)
@@ -349,8 +364,9 @@ def ring_explorer(ring_class: type | None = None, *, nodes: int = 4, vnodes: int
 
     ``ring_class`` is any class honouring the exercise's contract; it is built as
     ``ring_class(nodes, vnodes=v, hash_fn=hash_fn)`` (the course's MD5 hash unless you pass another),
-    so a disagreement is about placement, not about which hash was chosen. ``keys`` are drawn; your ring
-    is compared with the model on ``checked_keys`` (the drawn ones first).
+    so a disagreement is about placement, not about which hash was chosen. ``keys`` are drawn; the
+    loads and moves printed are counted over ``checked_keys`` (the drawn ones first), and your ring is
+    compared with the model on those same keys.
     """
     if not 1 <= nodes <= len(NODE_NAMES):
         raise ValueError(f"nodes must be between 1 and {len(NODE_NAMES)}, got {nodes!r}")
@@ -364,9 +380,9 @@ def ring_explorer(ring_class: type | None = None, *, nodes: int = 4, vnodes: int
     remove_button = widgets.Button(description="remove it", icon="minus", layout={"width": "110px"})
     add_button = widgets.Button(description="add a node", icon="plus", layout={"width": "120px"})
 
-    key_names = tuple(sample_keys(keys))
+    checked = tuple(sample_keys(max(keys, checked_keys)))  # sample_keys(keys) is a prefix of it
+    key_names = checked[:keys]
     key_positions = tuple(hash_fn(key) for key in key_names)
-    checked = tuple(sample_keys(max(keys, checked_keys)))
     membership = _Membership(nodes)
     theirs = TheirRing(ring_class, hash_fn) if ring_class is not None else None
     state: dict = {"syncing": False}
@@ -381,13 +397,14 @@ def ring_explorer(ring_class: type | None = None, *, nodes: int = 4, vnodes: int
     def panels(moved_model: frozenset[str], their_before: Sequence[object] | None
                ) -> tuple[Panel, Panel | None, str | None]:
         layout = model_layout()
-        model_owners = owners_of(layout, key_names, hash_fn)
-        state["model_owners"] = model_owners
+        model_checked = sweep_owners(layout, checked, hash_fn)
+        state["model_owners"] = model_checked
+        model_owners = model_checked[:len(key_names)]
         model_panel = Panel(layout, key_names, key_positions, tuple(model_owners), moved_model)
         if theirs is None:
             return model_panel, None, None
         their_checked = theirs.owners(checked)
-        verdict = compare(checked, their_checked, owners_of(layout, checked, hash_fn), theirs.error)
+        verdict = compare(checked, their_checked, model_checked, theirs.error)
         their_owners = None if their_checked is None else their_checked[:len(key_names)]
         state["their_owners"] = their_owners
         if their_owners is None:
@@ -407,7 +424,7 @@ def ring_explorer(ring_class: type | None = None, *, nodes: int = 4, vnodes: int
     model_panel, your_panel, verdict_text = panels(frozenset(), None)
     figure = go.FigureWidget(ring_figure(model_panel, your_panel, title=_title(membership.nodes, vnode_slider.value),
                                          your_title=f"your {theirs.name}" if theirs else "yours"))
-    summary = widgets.HTML(_summary(_load_line(model_panel.layout, key_positions), verdict_text))
+    summary = widgets.HTML(_summary([_load_line(model_panel.layout, state["model_owners"])], verdict_text))
 
     def redraw(change_text: str, moved_model: frozenset[str], their_before: Sequence[object] | None) -> None:
         model_panel, your_panel, verdict_text = panels(moved_model, their_before)
@@ -416,7 +433,8 @@ def ring_explorer(ring_class: type | None = None, *, nodes: int = 4, vnodes: int
             if your_panel is not None:
                 _fill(figure, YOURS_PANEL, panel_series(your_panel))
             figure.layout.title.text = _title(membership.nodes, vnode_slider.value)
-        summary.value = _summary(change_text or _load_line(model_panel.layout, key_positions), verdict_text)
+        # The load always shows, so a question about it can be answered right after a join or a leave.
+        summary.value = _summary([_load_line(model_panel.layout, state["model_owners"]), change_text], verdict_text)
         state["syncing"] = True
         try:
             leaving.options = tuple(membership.nodes)
@@ -435,9 +453,10 @@ def ring_explorer(ring_class: type | None = None, *, nodes: int = 4, vnodes: int
                 theirs.add(node)
             for node in removed:
                 theirs.remove(node)
-        after = owners_of(model_layout(), key_names, hash_fn)
-        moved = frozenset(move.key for move in moved_keys(key_names, before, after))
-        text = move_report(key_names, before, after, added, removed, count_before) if added or removed else ""
+        after = sweep_owners(model_layout(), checked, hash_fn)
+        moved = frozenset(move.key for move in moved_keys(key_names, before[:len(key_names)], after[:len(key_names)]))
+        text = (move_report(checked, before, after, added, removed, count_before, drawn=len(key_names))
+                if added or removed else "")
         redraw(text, moved, their_before)
 
     def on_nodes(change) -> None:
@@ -468,17 +487,27 @@ def ring_explorer(ring_class: type | None = None, *, nodes: int = 4, vnodes: int
     return widgets.VBox([controls, widgets.HBox([add_button, leaving, remove_button]), summary, figure])
 
 
-def _load_line(layout: RingLayout | None, key_positions: Sequence[int]) -> str:
+def _load_line(layout: RingLayout | None, owners: Sequence[str]) -> str:
+    """The load of every node twice over: its exact share of the ring, and its count of the counted keys.
+
+    Both, not the 100 drawn keys: out of 100, chance alone moves a node's count by a few keys each way.
+    """
     if layout is None or not layout.positions:
         return ""
-    counts = keys_per_node(layout, sorted(key_positions))
-    loads = ", ".join(f"{node} {count}" for node, count in counts.items())
+    nodes = sorted(layout.nodes)  # by name, whatever order they joined in, so that lines compare at a glance
+    share = ring_shares(layout)
+    counts = dict.fromkeys(nodes, 0)
+    for owner in owners:
+        counts[owner] += 1
+    shares = ", ".join(f"{node} {share[node]:.0%}" for node in nodes)
+    loads = ", ".join(f"{node} {counts[node]:,}" for node in nodes)
     return (f"{_count(len(layout.nodes), 'node')} × {_count(layout.vnodes, 'virtual point')} = "
-            f"{_count(len(layout), 'point')}; keys per node: {loads}.")
+            f"{_count(len(layout), 'point')}; share of the ring: {shares}; "
+            f"of {len(owners):,} keys: {loads}.")
 
 
-def _summary(model_text: str, verdict_text: str | None) -> str:
-    lines = [html.escape(model_text, quote=False)]
+def _summary(model_lines: Sequence[str], verdict_text: str | None) -> str:
+    lines = [html.escape(line, quote=False) for line in model_lines]
     if verdict_text is not None:
         lines.append(f"<b>Your ring:</b> {html.escape(verdict_text, quote=False)}")
     return "<br>".join(line for line in lines if line)
