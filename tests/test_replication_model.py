@@ -330,3 +330,17 @@ def test_summary_and_outcomes_agree_with_the_counts():
     for run in runs:
         assert f"<b>{run.stale_reads:,}</b> stale" in text
         assert sum(read_outcome(r) == MISSED_OWN for r in run.reads) == run.missed_own_writes
+
+
+def test_the_backlog_title_uses_the_write_rate_the_run_drew():
+    """The course's run (seed 11) draws 71 writes in 30 s, not the nominal 60: the title must say 2.4 writes
+    behind, as the curve under it and the notebook's prose do, not 2 writes/s × 1 s = 2.0."""
+    left, right = compare_policies((ANY_REPLICA, READ_YOUR_WRITES), seed=11)
+    title = replica_timeline_figure(left, right).layout.annotations[0].text
+    drawn = len(left.writes) / left.duration
+    assert len(left.writes) != left.write_rate * left.duration, "this run drew the nominal count: the test shows nothing"
+    assert f"{len(left.writes)} writes in 30 s = {drawn:.1f} writes/s × 1 s ≈ {drawn * left.lag:.1f} writes behind" in title
+    times, backlog = left.backlog(0)
+    measured = sum(value * (end - start) for start, end, value in zip(times, times[1:], backlog)) / left.duration
+    # Little's law on one 30 s run: the title's estimate and the measured mean agree to within a few tenths.
+    assert drawn * left.lag == pytest.approx(measured, abs=0.3), f"title {drawn * left.lag:.2f}, measured {measured:.2f}"
