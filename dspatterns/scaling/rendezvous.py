@@ -3,7 +3,7 @@
 Every node scores every key with a hash of the pair, and the key goes to the highest score. When a node
 leaves, only the keys it won move, each to its runner-up; when a node joins, it takes exactly the keys
 where it now scores highest. No ring, no virtual nodes, any node may leave, and the runners-up are a
-ready-made replica list. The price: scoring all n nodes on every lookup, O(n) where a ring is O(log n).
+ready-made replica list. The price: scoring all n nodes on every lookup, O(n) where a ring is O(log points).
 """
 from __future__ import annotations
 
