@@ -4,25 +4,18 @@ from __future__ import annotations
 import ipywidgets as widgets
 import plotly.graph_objects as go
 import pytest
+from widget_tree import descendants, only
 
 from dspatterns.resilience import FailureProfile, simulate_breaker
-from dspatterns.widgets import breaker_explorer, breaker_summary, breaker_timeline_figure
+from dspatterns.widgets import (
+    breaker_explorer,
+    breaker_summary,
+    breaker_timeline_figure,
+)
 
 EXPECTED_TRACES = [
     "service failure probability", "closed", "open", "half-open", "success", "failure", "rejected fast",
 ]
-
-
-def descendants(widget):
-    yield widget
-    for child in getattr(widget, "children", ()):
-        yield from descendants(child)
-
-
-def only(widget, kind):
-    found = [w for w in descendants(widget) if isinstance(w, kind)]
-    assert len(found) == 1, f"expected one {kind.__name__}, found {len(found)}"
-    return found[0]
 
 
 def slider(explorer, word):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 import plotly.graph_objects as go
 import pytest
+from widget_tree import descendants
 
 from dspatterns.scaling.replication import (
     ANY_REPLICA,
@@ -197,12 +198,6 @@ def test_reports_name_the_counts():
 
 
 # --- the figures and the explorer ------------------------------------------------------------------
-
-def descendants(widget):
-    yield widget
-    for child in getattr(widget, "children", ()):
-        yield from descendants(child)
-
 
 def control(explorer, word):
     matches = [w for w in descendants(explorer) if isinstance(w, widgets.ValueWidget) and word in (w.description or "")]

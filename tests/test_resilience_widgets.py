@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 import plotly.graph_objects as go
 import pytest
+from widget_tree import descendants, only
 
 from dspatterns.resilience.backoff_curves import delay_schedule
 from dspatterns.resilience.bulkhead_simulation import HEALTHY, compare_pools
@@ -14,7 +15,13 @@ from dspatterns.resilience.retry_storm import (
     retry_storm_sweep,
     simulate_retry_storm,
 )
-from dspatterns.resilience.trickle_server import CLIENT, SERVICE_A, SERVICE_B, PropagationTrace, Span
+from dspatterns.resilience.trickle_server import (
+    CLIENT,
+    SERVICE_A,
+    SERVICE_B,
+    PropagationTrace,
+    Span,
+)
 from dspatterns.widgets.backoff_explorer import (
     PLAIN_TRACE,
     SAMPLES_TRACE,
@@ -24,20 +31,16 @@ from dspatterns.widgets.backoff_explorer import (
     backoff_summary,
 )
 from dspatterns.widgets.bulkhead_explorer import bulkhead_explorer, bulkhead_figure
-from dspatterns.widgets.deadline_timeline import IN_TIME, TOO_LATE, deadline_timeline_figure
-from dspatterns.widgets.retry_storm_chart import attempt_histogram, retry_storm_figure, retry_waves_figure
-
-
-def descendants(widget):
-    yield widget
-    for child in getattr(widget, "children", ()):
-        yield from descendants(child)
-
-
-def only(widget, kind):
-    found = [w for w in descendants(widget) if isinstance(w, kind)]
-    assert len(found) == 1, f"expected one {kind.__name__}, found {len(found)}"
-    return found[0]
+from dspatterns.widgets.deadline_timeline import (
+    IN_TIME,
+    TOO_LATE,
+    deadline_timeline_figure,
+)
+from dspatterns.widgets.retry_storm_chart import (
+    attempt_histogram,
+    retry_storm_figure,
+    retry_waves_figure,
+)
 
 
 def control(explorer, word):

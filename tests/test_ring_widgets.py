@@ -14,6 +14,7 @@ import re
 import ipywidgets as widgets
 import plotly.graph_objects as go
 import pytest
+from widget_tree import descendants, only
 
 from autograder.exercises import EXERCISES
 from dspatterns.scaling.placement_study import (
@@ -61,18 +62,6 @@ from dspatterns.widgets.ring_explorer import (
 
 KEYS = sample_keys(100)  # the keys the explorer draws
 CHECKED = sample_keys(2_000)  # the keys it counts loads and moves on, and compares a ring class on (drawn ones first)
-
-
-def descendants(widget):
-    yield widget
-    for child in getattr(widget, "children", ()):
-        yield from descendants(child)
-
-
-def only(widget, kind):
-    found = [w for w in descendants(widget) if isinstance(w, kind)]
-    assert len(found) == 1, f"expected one {kind.__name__}, found {len(found)}"
-    return found[0]
 
 
 def control(explorer, kind, description):
