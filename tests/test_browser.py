@@ -1,6 +1,6 @@
 """End to end: a real JupyterLab, driven by headless Debian chromium through Playwright.
 
-Opens course/02_resilience.ipynb as a student would, runs every cell from the Run menu, and checks
+Opens each course notebook (course/0N_*.ipynb, the index aside) as a student would, runs every cell from the Run menu, and checks
 that the interactive pieces really render in the page (an ipywidgets slider and a plotly figure, not
 "Loading widget..." or an error), that moving the slider redraws the figure, and that nbgrader's
 JupyterLab extension is installed. A full-page screenshot, the server log and the browser console go
@@ -25,7 +25,9 @@ from conftest import find_free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-NOTEBOOK = "course/02_resilience.ipynb"
+# Every family's course notebook: each has a slider and a plotly figure the test moves and watches.
+NOTEBOOKS = sorted(f"course/{path.name}" for path in (Path(__file__).resolve().parent.parent / "course")
+                   .glob("0[1-9]_*.ipynb"))
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # As root and on this closed network, chromium needs these (without the background-networking ones its
 # connections are refused).
@@ -208,10 +210,11 @@ def run_all_cells(page) -> str:
         return "command"
 
 
-def test_course_notebook_widgets_render_in_jupyterlab(repo_root, artifacts_dir, jupyter_lab, page):
-    notebook = repo_root / NOTEBOOK
-    assert notebook.is_file(), f"{NOTEBOOK} does not exist yet: this test drives it in the browser"
-    screenshot = artifacts_dir / "02_resilience.png"
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_course_notebook_widgets_render_in_jupyterlab(repo_root, artifacts_dir, jupyter_lab, page,
+                                                      notebook):
+    stem = Path(notebook).stem
+    screenshot = artifacts_dir / f"{stem}.png"
     try:
         # nbgrader's JupyterLab extension is installed and enabled, with the widget and plotly renderers.
         # (The extension manager's API names "@jupyter/nbgrader" "jupyter-nbgrader".)
@@ -227,7 +230,7 @@ def test_course_notebook_widgets_render_in_jupyterlab(repo_root, artifacts_dir, 
         _, body = jupyter_lab.api("/lab/api/settings/@jupyterlab/docmanager-extension:plugin")
         assert json.loads(body)["settings"].get("autosave") is False, "autosave is not disabled for the test"
 
-        page.goto(f"{jupyter_lab.base_url}/lab/tree/{NOTEBOOK}?token={jupyter_lab.token}")
+        page.goto(f"{jupyter_lab.base_url}/lab/tree/{notebook}?token={jupyter_lab.token}")
         panel = page.locator(".jp-NotebookPanel:visible").first
         panel.wait_for(state="visible")
         # Wait for the kernel to be connected and idle: running cells before that silently runs nothing.
@@ -253,7 +256,7 @@ def test_course_notebook_widgets_render_in_jupyterlab(repo_root, artifacts_dir, 
         errors = page.evaluate("""() => Array.from(window.jupyterapp.shell.currentWidget.content.model.cells)
             .flatMap(c => c.type === 'code' ? c.outputs.toJSON() : [])
             .filter(o => o.output_type === 'error').map(o => `${o.ename}: ${o.evalue}`)""")
-        assert not errors, f"running {NOTEBOOK} in JupyterLab raised: {errors}"
+        assert not errors, f"running {notebook} in JupyterLab raised: {errors}"
 
         # The widgets render for real: a slider and a plotly figure, visible and not empty.
         slider = panel.locator(".widget-slider").first
@@ -269,7 +272,7 @@ def test_course_notebook_widgets_render_in_jupyterlab(repo_root, artifacts_dir, 
         assert panel.locator(".jp-OutputArea-output", has_text="Loading widget").count() == 0, (
             "a widget is stuck at 'Loading widget...' (is the widget manager extension loaded?)")
         figure.scroll_into_view_if_needed()
-        page.screenshot(path=str(artifacts_dir / "02_resilience-before-slider.png"), full_page=True)
+        page.screenshot(path=str(artifacts_dir / f"{stem}-before-slider.png"), full_page=True)
 
         # Moving the slider (keyboard on its handle, as a person could) changes its value and redraws the figure.
         readout = slider.locator(".widget-readout").first
@@ -292,7 +295,7 @@ def test_course_notebook_widgets_render_in_jupyterlab(repo_root, artifacts_dir, 
         print(f"slider {value_before} -> {value_after}; figure redrawn; screenshot {screenshot}")
         # Nothing was saved: the outputs of this run stay in the browser, not in the course's notebook.
         assert page.evaluate("() => window.jupyterapp.shell.currentWidget.context.model.dirty"), (
-            f"{NOTEBOOK} was saved during the test (autosave should be off)")
+            f"{notebook} was saved during the test (autosave should be off)")
     except BaseException:
         try:
             page.screenshot(path=str(artifacts_dir / "failure.png"), full_page=True)
