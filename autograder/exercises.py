@@ -172,6 +172,56 @@ EXERCISES: dict[str, Exercise] = {
                 "sessions": "session(): a session always reads its own writes",
             },
         ),
+        Exercise(
+            name="saga",
+            assignment="data",
+            section="Saga",
+            required_names=("SagaStep", "SagaFailed", "SagaOrchestrator"),
+            parts={
+                "success": "every action succeeds: actions in order, the context returned, .log",
+                "compensation": "a failed action: completed steps compensated once, in reverse "
+                                "order; SagaFailed says what happened",
+                "retries": "a failing compensation: attempted 1 + compensation_retries times, "
+                           "then unwinding stops",
+            },
+        ),
+        Exercise(
+            name="event_sourcing",
+            assignment="data",
+            section="Event sourcing",
+            required_names=("Event", "ConcurrencyError", "EventStore", "Account"),
+            parts={
+                "append": "append and read: versions, expected_version, atomic appends",
+                "concurrency": "two writers at the same expected version: exactly one wins",
+                "global_order": "read_all(after): every stream's events in commit order",
+                "durability": "events survive closing and reopening the file",
+                "accounts": "Account: open, deposit, withdraw, overdrafts, replay and as_of",
+            },
+        ),
+        Exercise(
+            name="cqrs",
+            assignment="data",
+            section="CQRS",
+            required_names=("BalanceProjection",),
+            parts={
+                "catch_up": "catch_up applies each new event once and returns how many",
+                "idempotent": "repeated and interrupted catch-ups never double-count",
+                "queries": "balance, top_accounts and .position",
+            },
+        ),
+        Exercise(
+            name="outbox",
+            assignment="data",
+            section="Outbox",
+            required_names=("OrderService", "OutboxRelay", "DedupConsumer"),
+            parts={
+                "atomic_write": "place_order: the order and its message in one transaction",
+                "relay": "run_once: insertion order, marked only after publish, stops at the "
+                         "first failure",
+                "crashes": "a crash at any step of the relay loses no message",
+                "dedup": "DedupConsumer passes each id to handle once",
+            },
+        ),
     ]
 }
 
