@@ -47,7 +47,6 @@ class Broker:
         self.received.append(dict(message))
         if self.calls in self.fail_after:
             raise Boom(f"connection lost after sending (publish call {self.calls})")
-        return None
 
 
 class Recorder:
