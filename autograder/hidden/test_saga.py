@@ -324,6 +324,18 @@ class TestRetries:
         expect_equal(saga.log, [("action", n) for n in "abcd"] + [("compensate", "d")],
                      f"`{line}`; saga.log")
 
+    def test_each_compensation_has_its_own_retries(self, impl):
+        """every compensation gets its own 1 + compensation_retries attempts (not a budget shared by the unwinding)"""
+        journal, names = Journal(), ["a", "b", "c", "d"]
+        failures = {"a": 2, "b": 2, "c": 2}
+        line = replay(names, fail_action="d", compensation_failures=failures, retries=2)
+        saga = impl.SagaOrchestrator(build(impl, journal, names, fail_action="d",
+                                           compensation_failures=failures), compensation_retries=2)
+        exc = run_failing(impl, saga, {}, line)
+        expect_equal([journal.attempts("compensation", n) for n in ("c", "b", "a")], [3, 3, 3],
+                     f"`{line}`: calls of c's, b's and a's compensations")
+        expect_equal(exc.compensated, ["c", "b", "a"], f"`{line}`: SagaFailed.compensated")
+
     def test_zero_retries(self, impl):
         """compensation_retries=0: one attempt per compensation, no retry"""
         journal, names = Journal(), ["a", "b", "c"]
