@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 import uuid
 
 import pytest
@@ -31,6 +32,7 @@ from dspatterns.testing import FakeClock
 
 FIELDS = ("stream_id", "version", "type", "data", "timestamp")
 HOLD = 1.0  # real seconds a writer's first clock reading waits for the other writer
+SLACK = 5.0  # seconds a default timestamp may differ from the suite's time.time() around the call
 
 
 # ------------------------------------------------------------------------------------- helpers
@@ -92,6 +94,41 @@ class TestAppend:
                      "read 100 for the first append and 105 for the second; replay: "
                      + replay(path, "store.append('order-1', [('Placed', {'total': 30})], 0)",
                               "...", "store.read('order-1')"))
+
+    def test_default_store_is_in_memory(self, impl):
+        """EventStore() with no path keeps its events in memory: two such stores share nothing"""
+        first, second = impl.EventStore(), impl.EventStore()
+        try:
+            versions = (first.append("s", [("One", {})], 0), second.append("s", [("Two", {})], 0))
+            types = ([t[2] for t in as_tuples(first.read("s"))],
+                     [t[2] for t in as_tuples(second.read("s"))])
+        except impl.ConcurrencyError as exc:
+            raise AssertionError("first = EventStore(); second = EventStore(); first.append('s', "
+                                 "[('One', {})], 0); second.append('s', [('Two', {})], 0): the "
+                                 "second append raised ConcurrencyError "
+                                 f"({exc}): do stores made without a path share a file?") from None
+        finally:
+            first.close()
+            second.close()
+        expect_equal(versions, (1, 1), "what each of two EventStore() returned for its first "
+                                       "append to 's'")
+        expect_equal(types, (["One"], ["Two"]), "types read back from each of two EventStore() "
+                                                "(path ':memory:' by default)")
+
+    def test_default_clock_is_wall_time(self, impl):
+        """without a clock, timestamps are time.time(): seconds since 1970, as as_of is"""
+        store = impl.EventStore()
+        try:
+            before = time.time()
+            store.append("s", [("E", {})], 0)
+            after = time.time()
+            stamp = as_tuple(store.read("s")[0])[4]
+        finally:
+            store.close()
+        expect(isinstance(stamp, (int, float)) and before - SLACK <= stamp <= after + SLACK,
+               f"store = EventStore(); store.append('s', [('E', {{}})], 0): the event's timestamp "
+               f"was {stamp!r}, expected time.time() at the append (between {before:.1f} and "
+               f"{after:.1f}, give or take {SLACK:g} s): the default clock is time.time")
 
     def test_data_round_trips(self, impl):
         """data comes back as it went in: nested dicts, lists, floats, unicode, booleans, None"""
