@@ -348,7 +348,7 @@ class TestIdempotent:
         log.break_at = fail_at
         projection = impl.BalanceProjection(log.store())
         _ = catch_up(sandbox, projection)
-        replay = log.replay(f"store.fail_at({fail_at})", "p.catch_up()")
+        replay = log.replay(f"store.fail_at({fail_at})", "attempt(p.catch_up)")
         want = model_balances(log.events[:fail_at - 1])
         expect_equal(projection.position, fail_at - 1,
                      f"7 events; reading event {fail_at} fails (`{replay}`): p.position (the last "
@@ -363,7 +363,7 @@ class TestIdempotent:
         log.break_at = fail_at
         projection = impl.BalanceProjection(log.store())
         _ = catch_up(sandbox, projection)
-        replay = log.replay(f"store.fail_at({fail_at})", "p.catch_up()", "p.catch_up()")
+        replay = log.replay(f"store.fail_at({fail_at})", "attempt(p.catch_up)", "p.catch_up()")
         expect_returned(catch_up(sandbox, projection), 7 - (fail_at - 1),
                         f"7 events, the first read failing at event {fail_at} (`{replay}`): the "
                         "catch_up after the failure")
@@ -391,7 +391,7 @@ class TestIdempotent:
         log.deposit("bob", 10)
         log.refuse_next = True
         replay = log.replay("p.catch_up()", "store.append('bob', 'MoneyDeposited', "
-                            "{'amount': 10})", "store.refuse_next()", "p.catch_up()")
+                            "{'amount': 10})", "store.refuse_next()", "attempt(p.catch_up)")
         outcome = catch_up(sandbox, projection)
         expect(outcome.raised, f"`{replay}`: read_all raised StoreUnavailable, so catch_up should "
                                f"raise too, but it {describe(outcome)}")
@@ -409,8 +409,8 @@ class TestIdempotent:
         log.break_at = 17
         _ = catch_up(sandbox, projection)
         replay = ("store = MemoryStore(); store.extend(bank_events(seed=11, accounts=3, count=24)); "
-                  "p = BalanceProjection(store); store.fail_at(9); p.catch_up(); "
-                  "store.fail_at(17); p.catch_up()")
+                  "p = BalanceProjection(store); store.fail_at(9); attempt(p.catch_up); "
+                  "store.fail_at(17); attempt(p.catch_up)")
         expect_equal(projection.position, 16, f"`{replay}`: p.position")
         expect_returned(catch_up(sandbox, projection), 8, f"`{replay}; p.catch_up()`: the third "
                                                           "catch_up")
@@ -448,7 +448,7 @@ class TestIdempotent:
                              else len(log.events))
             outcome = catch_up(sandbox, projection)
             log.break_at = None
-            steps.append("p.catch_up()")
+            steps.append("attempt(p.catch_up)" if broken else "p.catch_up()")
             story = f"seed={seed}, plan={plan}; replay: `{'; '.join(steps)}`"
             if not broken:
                 expect_returned(outcome, want_position - position, story)
