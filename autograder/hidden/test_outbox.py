@@ -404,20 +404,24 @@ class TestCrashes:
         """any schedule of crashes, orders placed between them: nothing lost, only the crashed messages resent"""
         path = fresh_path()
         service = impl.OrderService(path)
-        orders, sent_before_crash = [], 0
+        orders, sent_before_crash, steps = [], 0, []
         broker = Broker()
         for round_number, (kind, position, new_orders, batch) in enumerate(schedule):
             chunk = numbered(new_orders, f"r{round_number}")
             orders += chunk
             returned(place(sandbox, service, chunk))
             failing = broker.calls + position
+            steps.append(f"place {[order_id for order_id, _ in chunk]}; a new relay's "
+                         f"run_once(batch_size={batch}) with publish raising "
+                         f"{kind} sending on call {position} of that run")
             (broker.fail_before if kind == "before" else broker.fail_after).add(failing)
             impl.OutboxRelay(path, only_callable(broker, "publish")).run_once(batch_size=batch)
             sent_before_crash += broker.calls >= failing and kind == "after"
             broker.fail_before.discard(failing)  # a crash that did not happen in its round
             broker.fail_after.discard(failing)  # (the batch ended first) does not carry over
         what = (f"crash schedule {schedule} (kind, the publish call that raises counted from the "
-                "round's start, orders placed before the round, batch_size); each round a new relay")
+                "round's start, orders placed before the round, batch_size), each round a new "
+                "relay (order r<round>-<n> has amount 10 * n + 5); replay: " + "; then ".join(steps))
         restart_and_check(impl, sandbox, path, broker, orders, what)
         duplicates = len(broker.received) - len(orders)
         expect(duplicates <= sent_before_crash,
