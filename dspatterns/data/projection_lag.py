@@ -44,7 +44,8 @@ def simulate_projection(
     duration: float = 20.0,
     drain_for: float = 40.0,
 ) -> ProjectionRun:
-    """Writes for ``duration`` s, then ``drain_for`` s more of catch-ups with no writes."""
+    """Writes for ``duration`` s, then catch-ups with no writes for ``drain_for`` s and for as long after
+    that as the projection needs to apply every event (it always gets there: each tick applies one or more)."""
     if catch_up_every <= 0 or batch_limit < 1:
         raise ValueError("catch_up_every must be positive and batch_limit at least 1")
     rng = random.Random(seed)
@@ -56,8 +57,9 @@ def simulate_projection(
         write_times.append(now)
     ticks = math.floor((duration + drain_for) / catch_up_every)
     times, head, applied = [0.0], [0], [0]
-    position = 0
-    for tick in range(1, ticks + 1):
+    position, tick = 0, 0
+    while tick < ticks or position < len(write_times):
+        tick += 1
         time = tick * catch_up_every
         written = sum(1 for t in write_times if t <= time)
         position = min(written, position + batch_limit)
