@@ -166,6 +166,15 @@ class Consumer:
             self.handle(message["id"])
 
 
+class MessageConsumer(Consumer):
+    """Correct too: passes the whole message on, not just its id (the contract allows either reading)."""
+
+    def __call__(self, message):
+        if message["id"] not in self.seen:
+            self.seen.add(message["id"])
+            self.handle(message)
+
+
 class ForgetfulConsumer(Consumer):
     """The bug: passes every delivery on, duplicates included."""
 
@@ -270,9 +279,10 @@ def test_crash_rate_slider_redraws_lost_and_duplicated_messages():
         assert "outbox lost 0" in figure.layout.title.text
 
 
+@pytest.mark.parametrize("consumer", [Consumer, MessageConsumer])
 @pytest.mark.parametrize("crash_point", CRASH_POINTS)
-def test_outbox_byo_correct_classes_lose_nothing_and_handle_each_once(crash_point):
-    trial = trial_with_classes(Service, Relay, Consumer, crash_point, seed=1)
+def test_outbox_byo_correct_classes_lose_nothing_and_handle_each_once(crash_point, consumer):
+    trial = trial_with_classes(Service, Relay, consumer, crash_point, seed=1)
     assert trial.problem is None and trial.crashes > 0
     assert trial.first_bad is None and trial.lost == 0 and trial.duplicates_handled == 0
     assert (trial.duplicates_delivered > 0) == (crash_point != BEFORE_PUBLISH)

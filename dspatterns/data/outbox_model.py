@@ -226,7 +226,8 @@ class ClassTrial:
     crash_point: str
     orders: list[str]
     deliveries: list[str] = field(default_factory=list)
-    handled: list[str] = field(default_factory=list)
+    handled: list = field(default_factory=list)
+    handled_text: list[str] = field(default_factory=list)
     crashes: int = 0
     problem: str | None = None
     first_bad: str | None = None
@@ -265,8 +266,11 @@ def trial_with_classes(order_service, relay, consumer, crash_point: str, *, seed
     pending_crash: list[int | None] = [None]
     calls_this_run = [0]
 
-    def handle(message_id) -> None:
-        trial.handled.append(message_id)
+    def handle(message) -> None:
+        """Your consumer may pass on the message or its id: either way the id is what is counted."""
+        is_message = isinstance(message, dict) and "id" in message
+        trial.handled.append(message["id"] if is_message else message)
+        trial.handled_text.append(repr(message))
 
     with scratch_folder() as folder:
         path = os.path.join(folder, "yours.db")
@@ -320,8 +324,8 @@ def _first_bad(trial: ClassTrial) -> str | None:
         if counted[message_id] == 2:
             return f"{message_id!r} handled twice (delivery {trial.deliveries.index(message_id) + 1} repeated)"
     if trial.lost:
-        handled = {str(message_id) for message_id in trial.handled}
-        missing = [order for order in trial.orders if not any(order in text for text in handled)]
+        text = " ".join(trial.handled_text)
+        missing = [order for order in trial.orders if repr(order) not in text and f"{order}'" not in text]
         named = f"first missing: {missing[0]}" if missing else "ids do not name their orders"
         return f"{trial.lost} of {len(trial.orders)} messages never handled ({named})"
     return None
