@@ -52,6 +52,28 @@ def spin(x):
     while x == 3:
         pass
     return x
+def thread_id():
+    import threading
+    return threading.get_ident()
+class Level1(Exception):
+    pass
+class Level2(Level1):
+    pass
+class Level3(Level2):
+    pass
+def raise_deep():
+    raise Level3("three levels down")
+def sqlite_misuse():
+    import sqlite3
+    sqlite3.connect(":memory:").execute("not sql")
+class Ledger:
+    def __init__(self):
+        import sqlite3
+        self.db = sqlite3.connect(":memory:")  # one connection, kept across calls
+        self.db.execute("create table entries (amount integer)")
+    def add(self, amount):
+        self.db.execute("insert into entries values (?)", (amount,))
+        return self.db.execute("select sum(amount) from entries").fetchone()[0]
 def builtin_hash(text):
     return hash(text)
 def send_raw(obj, kind):
@@ -231,3 +253,44 @@ def test_another_process_loads_the_code_again_and_is_stopped_after():
         assert here.double(2) == 4  # the first is untouched
     finally:
         session.close()
+
+
+# -- threads: each calling thread of the judge has its own thread in the sandbox ---------------------
+
+def test_consecutive_calls_from_one_thread_run_on_one_sandbox_thread(box):
+    """As in one process: an sqlite3 connection made in one call works in the next (sqlite3 refuses
+    a connection used from another thread), whatever else the channel is doing."""
+    seen = {box.module.thread_id() for _ in range(60)}
+    assert len(seen) == 1, seen
+    ledger = box.module.Ledger()
+    assert [ledger.add(n) for n in range(1, 41)] == [n * (n + 1) // 2 for n in range(1, 41)]
+
+
+def test_concurrent_callers_get_their_own_sandbox_threads(box):
+    import threading
+
+    seen, barrier = {}, threading.Barrier(3)
+
+    def caller(name):
+        barrier.wait()
+        seen[name] = {box.module.thread_id() for _ in range(30)}
+
+    threads = [threading.Thread(target=caller, args=(n,)) for n in "abc"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert all(len(ids) == 1 for ids in seen.values()), seen
+    assert len(set().union(*seen.values())) == 3, seen
+
+
+def test_a_chain_of_student_exception_classes_is_rebuilt_in_order(box):
+    with pytest.raises(box.module.Level1) as caught:
+        box.module.raise_deep()
+    assert isinstance(caught.value, box.module.Level2) and isinstance(caught.value, box.module.Level3)
+    assert "three levels down" in str(caught.value)
+    with pytest.raises(Exception) as caught:  # sqlite3.OperationalError -> DatabaseError -> Error
+        box.module.sqlite_misuse()
+    names = [cls.__name__ for cls in type(caught.value).__mro__]
+    assert names[:3] == ["OperationalError", "DatabaseError", "Error"], names
+    assert "syntax error" in str(caught.value)

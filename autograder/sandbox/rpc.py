@@ -52,6 +52,13 @@ class ProtocolError(RuntimeError):
     """The other side sent something that is not a valid message."""
 
 
+def _marker_for(bases: tuple) -> tuple:
+    """``RemoteException`` as a first base, unless a base is a mirror already (a chain such as
+    sqlite3's ProgrammingError -> DatabaseError -> Error): listing it again would leave no
+    consistent method resolution order."""
+    return () if any(issubclass(base, RemoteException) for base in bases) else (RemoteException,)
+
+
 class RemoteException(Exception):
     """Marker base of mirrored exception types whose class was defined on the other side."""
 
@@ -115,6 +122,11 @@ class Peer:
         self._work = queue.SimpleQueue()
         self._idle_workers = 0
         self._idle_lock = threading.Lock()
+        # Each thread of the other side that sends requests gets its own thread here (its lane),
+        # so consecutive calls from one thread run on one thread, as they would in one process:
+        # an sqlite3 connection made in one call is usable in the next. Concurrent callers still
+        # run concurrently; a request whose lane is busy (a nested callback) goes to the pool.
+        self._lanes: dict[int, _Lane] = {}
         self._reader = threading.Thread(target=self._read_loop, name=f"rpc-reader-{side}", daemon=True)
 
     # -- transport -------------------------------------------------------------------------------
@@ -209,7 +221,8 @@ class Peer:
             self._pending[request_id] = slot
             self.sent += 1
         try:
-            self.send({"op": "req", "id": request_id, "kind": kind, **fields})
+            self.send({"op": "req", "id": request_id, "kind": kind, "lane": threading.get_ident(),
+                       **fields})
             wait = self.default_timeout if timeout is None else timeout
             began = time.monotonic()
             patience = wait
@@ -236,8 +249,19 @@ class Peer:
         raise self._decode_exception(reply.get("error"))
 
     def _dispatch(self, message: dict) -> None:
+        lane_id = message.get("lane")
         with self._idle_lock:
             self.served += 1
+            lane = self._lanes.get(lane_id) if type(lane_id) is int else None
+            if lane is not None and not lane.busy:
+                lane.busy = True
+                lane.inbox.put(message)
+                return
+            if lane is None and type(lane_id) is int and len(self._lanes) < MAX_LANES:
+                lane = self._lanes[lane_id] = _Lane()
+                threading.Thread(target=self._lane_worker, args=(lane_id, lane, message),
+                                 name=f"rpc-lane-{self.side}", daemon=True).start()
+                return
             spawn = self._idle_workers == 0
             if not spawn:
                 self._idle_workers -= 1
@@ -247,6 +271,23 @@ class Peer:
         else:
             self._work.put(message)
 
+    def _lane_worker(self, lane_id: int, lane: "_Lane", message: dict) -> None:
+        while True:
+            reply = self._answer(message)
+            with self._idle_lock:  # free before the answer leaves: the caller's next request is ours
+                lane.busy = False
+            self._reply(reply)
+            try:
+                message = lane.inbox.get(timeout=LANE_IDLE_SECONDS)
+                continue
+            except queue.Empty:
+                pass
+            with self._idle_lock:
+                if not lane.busy:  # nothing was handed over meanwhile: this lane ends
+                    self._lanes.pop(lane_id, None)
+                    return
+            message = lane.inbox.get()
+
     def _worker(self, message: dict) -> None:
         while True:
             self._serve(message)
@@ -255,15 +296,20 @@ class Peer:
             message = self._work.get()
 
     def _serve(self, message: dict) -> None:
+        self._reply(self._answer(message))
+
+    def _answer(self, message: dict) -> dict:
         request_id = message.get("id")
         try:
             value = self._perform(message)
             wire = value.wire if isinstance(value, _Encoded) else self.encode(value)
-            reply = {"op": "ok", "id": request_id, "value": wire}
+            return {"op": "ok", "id": request_id, "value": wire}
         except BaseException as exc:  # everything the other side caused goes back to it
             if isinstance(exc, (SystemExit, KeyboardInterrupt)) and self.side == "judge":
                 exc = RuntimeError(f"{type(exc).__name__} refused")
-            reply = {"op": "err", "id": request_id, "error": self._encode_exception(exc)}
+            return {"op": "err", "id": request_id, "error": self._encode_exception(exc)}
+
+    def _reply(self, reply: dict) -> None:
         try:
             self.send(reply)
         except (ChannelClosed, ProtocolError):
@@ -450,9 +496,9 @@ class Peer:
             bases = tuple(self._decode_exception_class(b) for b in value.get("bases", [])) or (Exception,)
             name = str(value.get("name", "RemoteError"))
             try:
-                cls = type(name, (RemoteException, *bases), {})
+                cls = type(name, (*_marker_for(bases), *bases), {})
             except TypeError:  # incompatible layouts: keep the first base only
-                cls = type(name, (RemoteException, bases[0]), {})
+                cls = type(name, (*_marker_for(bases[:1]), bases[0]), {})
             self._mirrors[key] = cls
             self._mirror_origin[cls] = key
         return cls
@@ -608,6 +654,21 @@ class _Encoded:
 
 _UNBOUND = {"batch", "new"}  # kinds that name no object of the receiver's
 _SANDBOX = {**_SERVED, "batch": _batch, "new": _new}
+
+
+# A lane ends when its thread on the other side has sent nothing for this long (threads of thread
+# tests come and go); at most this many lanes at once (the sandbox's thread limit stays for the
+# student's own threads; beyond it, requests go to the shared pool).
+LANE_IDLE_SECONDS = 10.0
+MAX_LANES = 48
+
+
+class _Lane:
+    __slots__ = ("busy", "inbox")
+
+    def __init__(self):
+        self.busy = True
+        self.inbox = queue.SimpleQueue()
 
 
 class NotPlainData(TypeError):
