@@ -198,7 +198,7 @@ def test_saga_slider_redraws_which_steps_are_compensated_and_in_what_order():
     for value in (0, 1, 3, 2):
         slider.value = value
         expected = orchestration_trace(TRAVEL_BOOKING, value)
-        labels = list(trace(figure, "orchestration steps").text)
+        labels = list(trace(figure, "orchestration steps").hovertext)
         undone = [step for kind, step in expected if kind == "compensate"]
         for order, (kind, step) in enumerate(expected, start=1):
             label = f"{order}. {'undo ' if kind == 'compensate' else ''}{step}"

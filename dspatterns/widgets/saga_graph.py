@@ -32,14 +32,20 @@ def saga_figure(steps=TRAVEL_BOOKING, fail_at: int | None = 2) -> go.Figure:
     for key, series in _series(steps, fail_at).items():
         column = 1 if key.startswith("orchestration") else 2
         mode = "lines" if key.endswith("edges") else "markers+text"
-        figure.add_trace(go.Scatter(name=key, meta=key, mode=mode, showlegend=False, hoverinfo="text", **series),
+        hover = "none" if key.endswith("edges") else "text"
+        figure.add_trace(go.Scatter(name=key, meta=key, mode=mode, showlegend=False, hoverinfo=hover, **series),
                          row=1, col=column)
-    for column in (1, 2):
-        figure.update_xaxes(visible=False, range=[-0.6, len(steps) - 0.4], row=1, col=column)
-    figure.update_yaxes(visible=False, range=[-1.6, 0.6], row=1, col=1)
-    figure.update_yaxes(visible=False, range=[len(choreography_trace(steps, fail_at)) + 0.5, -0.5], row=1, col=2)
-    figure.update_layout(title=_title(steps, fail_at), height=420, template="plotly_white",
-                         margin={"l": 20, "r": 20, "t": 80, "b": 20})
+    names = [step.replace(" ", "<br>", 1) for step in steps]
+    figure.update_xaxes(range=[-0.6, len(steps) - 0.4], tickvals=list(range(len(steps))), ticktext=names,
+                        showgrid=False, zeroline=False, side="top", row=1, col=1)
+    figure.update_xaxes(range=[-1.6, len(steps) + 0.2], tickvals=[-1.0, *range(len(steps))],
+                        ticktext=["client", *names], showgrid=False, zeroline=False, side="top", row=1, col=2)
+    figure.update_yaxes(range=[-1.5, 0.5], tickvals=[0, -1], ticktext=["action", "compensation"], showgrid=False,
+                        zeroline=False, row=1, col=1)
+    figure.update_yaxes(visible=False, range=[len(choreography_trace(steps, fail_at)) + 0.2, -1.0], row=1, col=2)
+    figure.update_layout(title=_title(steps, fail_at), height=460, template="plotly_white",
+                         margin={"l": 90, "r": 20, "t": 130, "b": 20})
+    figure.update_annotations(yshift=40)
     return figure
 
 
@@ -57,15 +63,15 @@ def _series(steps, fail_at) -> dict[str, dict]:
         edge_x += [positions[a][0], positions[b][0], None]
         edge_y += [positions[a][1], positions[b][1], None]
     nodes = list(graph.nodes)
-    labels = [f"{order[node]}. " if node in order else "" for node in nodes]
     series = {
         "orchestration edges": {"x": edge_x, "y": edge_y, "line": {"color": "#cfd8dc", "width": 2}},
         "orchestration steps": {
             "x": [positions[n][0] for n in nodes], "y": [positions[n][1] for n in nodes],
-            "text": [f"{label}{'undo ' if kind == 'compensate' else ''}{step}" for label, (kind, step) in
-                     zip(labels, nodes)],
-            "textposition": "bottom center",
-            "marker": {"size": 26, "symbol": ["circle" if n[0] == "action" else "square" for n in nodes],
+            "text": [str(order[n]) if n in order else "" for n in nodes],
+            "hovertext": [(f"{order[n]}. " if n in order else "") + ("undo " if n[0] == "compensate" else "")
+                          + n[1] for n in nodes],
+            "textposition": "middle center", "textfont": {"color": "white", "size": 13},
+            "marker": {"size": 30, "symbol": ["circle" if n[0] == "action" else "square" for n in nodes],
                        "color": [STATE_COLOURS[state.get(n) or "idle"] for n in nodes]},
         },
     }
@@ -73,7 +79,7 @@ def _series(steps, fail_at) -> dict[str, dict]:
     column = {step: index for index, step in enumerate(steps)}
     bus_x, bus_y, text_x, text_y, texts = [], [], [], [], []
     for row, message in enumerate(messages):
-        start = column.get(message.publisher, -0.5)
+        start = column.get(message.publisher, -1.0)
         end = column.get(message.reacting, start) if message.reacting else start
         bus_x += [start, end, None]
         bus_y += [row, row, None]
@@ -84,7 +90,7 @@ def _series(steps, fail_at) -> dict[str, dict]:
               if t.endswith("compensated") else STATE_COLOURS["done"] for t in texts]
     series["choreography edges"] = {"x": bus_x, "y": bus_y, "line": {"color": "#90a4ae", "width": 2}}
     series["choreography events"] = {"x": text_x, "y": text_y, "text": texts, "textposition": "top center",
-                                     "marker": {"size": 10, "color": colour}}
+                                     "textfont": {"size": 11}, "marker": {"size": 10, "color": colour}}
     return series
 
 
@@ -118,7 +124,7 @@ def saga_explorer(step_cls=None, orchestrator_cls=None, failed_cls=None, *, step
             for trace in figure.data:
                 trace.update(series[trace.meta])
             figure.layout.title.text = _title(steps, fail_at)
-            figure.layout.yaxis2.range = [len(choreography_trace(steps, fail_at)) + 0.5, -0.5]
+            figure.layout.yaxis2.range = [len(choreography_trace(steps, fail_at)) + 0.2, -1.0]
         if orchestrator_cls is not None:
             yours.value = class_verdict(run_with_classes(step_cls, orchestrator_cls, failed_cls, steps, fail_at))
 
