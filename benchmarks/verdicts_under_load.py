@@ -48,6 +48,10 @@ REAL_TIME_PARTS: dict[str, set[str]] = {
     "consistent_hashing": {"scale"},  # lookup cost: a ratio of timings taken in one run
     "sharding": set(),
     "read_replicas": set(),
+    "saga": set(),
+    "event_sourcing": {"concurrency"},  # two real threads race on one SQLite file
+    "cqrs": set(),
+    "outbox": set(),
 }
 # The subset --quick grades: the parts whose outcomes wait on a real timeout, a real max_wait or
 # threads racing (bulkhead's limits/errors tests hold calls in gates confirmed entered, and timeout's
@@ -60,6 +64,10 @@ QUICK_PARTS: dict[str, set[str]] = {
     "consistent_hashing": {"scale"},
     "sharding": set(),
     "read_replicas": set(),
+    "saga": set(),
+    "event_sourcing": {"concurrency"},  # two real threads race on one SQLite file
+    "cqrs": set(),
+    "outbox": set(),
 }
 # The mutants --quick grades: caught in QUICK_PARTS by tests that wait on real time or threads.
 QUICK_MUTANTS: dict[str, tuple[str, ...]] = {
@@ -70,6 +78,10 @@ QUICK_MUTANTS: dict[str, tuple[str, ...]] = {
     "consistent_hashing": ("linear_scan_lookup", "replicas_rotate_the_ring"),
     "sharding": (),
     "read_replicas": (),
+    "saga": (),
+    "event_sourcing": ("version_check_outside_transaction",),
+    "cqrs": (),
+    "outbox": (),
 }
 
 
