@@ -13,8 +13,7 @@ CREATE TABLE IF NOT EXISTS pending (seq INTEGER PRIMARY KEY AUTOINCREMENT,
 
 
 def _connection(path):
-    # check_same_thread=False: the object is kept across calls, which may come from other threads
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
     conn.executescript(TABLES)
     return conn
 
