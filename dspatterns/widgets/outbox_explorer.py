@@ -25,7 +25,8 @@ YOURS = "your classes"
 def outbox_figure(rows, yours=None) -> go.Figure:
     figure = go.Figure()
     for key, series in _series(rows, yours).items():
-        figure.add_trace(go.Bar(name=key, meta=key, **series))
+        # the values written on the bars, so that the outbox's zero losses show as a "0", not as nothing
+        figure.add_trace(go.Bar(name=key, meta=key, texttemplate="%{y}", textposition="outside", **series))
     figure.update_layout(title=_title(rows), barmode="group", height=420, template="plotly_white",
                          yaxis_title="messages", margin={"l": 60, "r": 20, "t": 60, "b": 40})
     return figure
@@ -54,7 +55,8 @@ def _title(rows) -> str:
     outbox = [row for row in rows if row.design == OUTBOX]
     lost = sum(row.lost for row in dual)
     orders = sum(row.orders for row in dual)
-    return (f"Dual write lost {lost} of {orders} messages ({lost / max(orders, 1):.1%}); outbox lost "
+    return (f"Over the {len(dual)} crash points: dual write lost {lost} of {orders} messages "
+            f"({lost / max(orders, 1):.1%}); outbox lost "
             f"{sum(row.lost for row in outbox)}, its consumer removed "
             f"{sum(row.duplicates_removed for row in outbox)} of {sum(row.duplicates_delivered for row in outbox)}"
             " duplicates")
