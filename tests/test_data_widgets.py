@@ -294,8 +294,11 @@ def test_outbox_byo_marks_the_first_lost_and_the_first_duplicated_message():
     duplicated = trial_with_classes(Service, Relay, ForgetfulConsumer, AFTER_PUBLISH, seed=1)
     first = duplicated.handled[[duplicated.handled[:i].count(m) for i, m in enumerate(duplicated.handled)].index(1)]
     assert duplicated.first_bad.startswith(f"{first!r} handled twice")
-    page = html_of(outbox_explorer(Service, Relay, ForgetfulConsumer))
+    explorer = outbox_explorer(Service, Relay, ForgetfulConsumer)
+    page = html_of(explorer)
     assert f"<b>{MID_BATCH}</b>: " in page and "handled twice" in page
+    bars = trace(figure_of(explorer), "your classes: duplicates handled")
+    assert all(count > 0 for count in bars.y[1:]) and "handled twice" in bars.hovertext[1]
 
 
 def test_outbox_byo_stub_is_reported_in_one_line():

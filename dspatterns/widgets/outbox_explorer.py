@@ -43,10 +43,11 @@ def _series(rows, yours) -> dict[str, dict]:
                                                     "y": [row.duplicates_delivered for row in chosen],
                                                     "marker_color": colours[design][1]}
     if yours is not None:
+        verdicts = [t.problem or t.first_bad or "nothing lost or handled twice" for t in yours]
         series[f"{YOURS}: lost"] = {"x": list(CRASH_POINTS), "y": [t.lost for t in yours],
-                                    "marker_color": colours[YOURS][0]}
+                                    "marker_color": colours[YOURS][0], "hovertext": verdicts}
         series[f"{YOURS}: duplicates handled"] = {"x": list(CRASH_POINTS), "y": [t.duplicates_handled for t in yours],
-                                                  "marker_color": colours[YOURS][1]}
+                                                  "marker_color": colours[YOURS][1], "hovertext": verdicts}
     return series
 
 
