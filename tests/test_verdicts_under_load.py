@@ -66,7 +66,8 @@ def test_busy_cores_are_stopped_when_the_block_ends():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["bulkhead", "timeout", "circuit_breaker", "consistent_hashing"])
+@pytest.mark.parametrize("name", ["bulkhead", "timeout", "circuit_breaker", "consistent_hashing",
+                                  "event_sourcing"])
 def test_real_time_verdicts_do_not_move_under_load(name):
     lines = []
     result = check.check_exercise(name, quick=True, log=lines.append)
