@@ -56,6 +56,9 @@ class Recorder:
         self.handled: list[dict] = []
 
     def __call__(self, message):
+        if not isinstance(message, dict):
+            raise TypeError(f"handle was given {message!r}: DedupConsumer passes handle the message "
+                            "itself (the dict with its 'id'), once per id")
         self.handled.append(dict(message))
 
 
