@@ -111,6 +111,12 @@ def test_snapshots_give_the_full_replays_balance_and_read_fewer_events_as_the_lo
     assert all(snap < full for snap, full in zip(cost.with_snapshots, cost.full_replay))
 
 
+def test_the_courses_replay_cost_lengths_show_one_snapshot_plus_the_events_after_it():
+    # course/03_data.ipynb prints these and its prose quotes them
+    cost = replay_cost([120, 430, 745, 999], every=50)
+    assert cost.with_snapshots == [21, 31, 46, 50]
+
+
 # --- CQRS ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -1,4 +1,4 @@
-"""The outbox against the dual write, on real SQLite, with the process crashed at chosen points.
+"""The outbox against the dual write, on real SQLite, with a simulated process crash at chosen points.
 
 Orders arrive in waves. The **dual write** commits a wave's orders and then publishes one message per
 order: a crash between the two loses the messages not yet sent, and nothing remembers them. The
