@@ -222,6 +222,49 @@ EXERCISES: dict[str, Exercise] = {
                 "dedup": "DedupConsumer passes each id to handle once",
             },
         ),
+        Exercise(
+            name="cache_aside",
+            assignment="caching",
+            section="Cache-aside",
+            required_names=("TTLCache", "CacheAside"),
+            parts={
+                "expiry": "TTLCache: get, set and delete; an entry is gone once its age reaches "
+                          "its ttl (>=), per-entry ttl, hits and misses",
+                "eviction": "beyond capacity: expired entries first, then the least recently "
+                            "used; len counts live entries",
+                "loading": "CacheAside: a hit, or load then store; invalidate",
+                "single_flight": "concurrent misses on one key load once; a failing load "
+                                 "reaches every waiter and stores nothing",
+            },
+        ),
+        Exercise(
+            name="write_policies",
+            assignment="caching",
+            section="Write policies",
+            required_names=("WriteThroughCache", "WriteBehindCache"),
+            parts={
+                "write_through": "WriteThroughCache: the store first, the cache only if that "
+                                 "succeeded; reads from the cache, else the store",
+                "coalescing": "WriteBehindCache: set marks dirty; flush writes each dirty key's "
+                              "latest value once and returns the count",
+                "failures": "a failing store: the error propagates; written keys clean, the "
+                            "rest dirty with their latest values",
+                "durability": "no dirty entry evicted before it is written; close loses nothing",
+            },
+        ),
+        Exercise(
+            name="idempotency",
+            assignment="idempotency",
+            section="Idempotency keys",
+            required_names=("IdempotencyMismatch", "RequestInProgress", "IdempotentHandler"),
+            parts={
+                "replay": "a repeat returns the stored response without running the handler",
+                "conflicts": "a different request under the same key, or a call while the "
+                             "first is running, is refused",
+                "failures": "a handler that raises stores nothing, so a retry runs it again",
+                "expiry": "a key expires ttl seconds after it was stored",
+            },
+        ),
     ]
 }
 
