@@ -52,6 +52,9 @@ REAL_TIME_PARTS: dict[str, set[str]] = {
     "event_sourcing": {"concurrency"},  # two real threads race on one SQLite file
     "cqrs": set(),
     "outbox": set(),
+    "cache_aside": {"single_flight"},  # real threads miss one key at once
+    "write_policies": set(),
+    "idempotency": {"conflicts"},  # a real thread holds the first call inside the handler
 }
 # The subset --quick grades: the parts whose outcomes wait on a real timeout, a real max_wait or
 # threads racing (bulkhead's limits/errors tests hold calls in gates confirmed entered, and timeout's
@@ -68,6 +71,9 @@ QUICK_PARTS: dict[str, set[str]] = {
     "event_sourcing": {"concurrency"},  # two real threads race on one SQLite file
     "cqrs": set(),
     "outbox": set(),
+    "cache_aside": {"single_flight"},
+    "write_policies": set(),
+    "idempotency": {"conflicts"},
 }
 # The mutants --quick grades: caught in QUICK_PARTS by tests that wait on real time or threads.
 QUICK_MUTANTS: dict[str, tuple[str, ...]] = {
@@ -82,6 +88,9 @@ QUICK_MUTANTS: dict[str, tuple[str, ...]] = {
     "event_sourcing": ("version_check_outside_transaction",),
     "cqrs": (),
     "outbox": (),
+    "cache_aside": (),
+    "write_policies": (),
+    "idempotency": (),
 }
 
 
