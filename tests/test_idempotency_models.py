@@ -16,7 +16,9 @@ from dspatterns.idempotency.payments import (
     REPLAYED,
     KeyReused,
     StoredReplies,
+    describe_payment,
     double_charge_study,
+    first_double_charge,
     run_payments,
 )
 from dspatterns.testing import FakeClock
@@ -209,3 +211,31 @@ def test_the_notebooks_delivery_numbers_on_seed_5():
 def test_ack_loss_one_is_refused():
     with pytest.raises(ValueError, match="ack_loss"):
         redelivery_run(ack_loss=1.0)
+
+
+def test_the_notebooks_first_double_charge_is_payment_2_charged_on_both_attempts():
+    without = run_payments(seed=3, drop_rate=0.3, with_key=False)
+    keyed = run_payments(seed=3, drop_rate=0.3, with_key=True)
+    assert first_double_charge(without) == 2 and first_double_charge(keyed) is None
+    assert describe_payment(without, 2).splitlines() == [
+        "payment 2 (without a key): charged 2 times",
+        "  attempt 1 at  1.2 s: server charged the card (ch_0003); reply lost, the client times out",
+        "  attempt 2 at  2.2 s: server charged the card (ch_0004); the client gets the reply"]
+    assert describe_payment(keyed, 2).splitlines()[2] == (
+        "  attempt 2 at  2.2 s: server sent the stored reply again (ch_0003); the client gets the reply")
+
+
+def test_at_rate_half_ten_payments_get_no_reply_in_five_attempts_though_the_server_charged_them():
+    """Question 3 of the notebook: the client knows nothing, yet here every one of them was charged."""
+    run = run_payments(seed=3, drop_rate=0.5, with_key=True)
+    unanswered = [p for p in range(40) if not any(a.answered for a in run.attempts if a.payment == p)]
+    assert len(unanswered) == 10
+    assert [run.charges_of(p) for p in unanswered] == [1] * 10
+
+
+def test_the_seed_averages_stay_below_the_never_give_up_guess_at_high_rates():
+    for rate in (0.3, 0.4, 0.5):
+        mean = sum(run_payments(seed=s, drop_rate=rate, with_key=False).double_charges for s in range(20)) / 20
+        assert mean < 40 * rate / (1 - rate), rate
+    assert round(sum(run_payments(seed=s, drop_rate=0.5, with_key=False).double_charges
+                     for s in range(20)) / 20, 1) == 23.5

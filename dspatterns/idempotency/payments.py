@@ -221,3 +221,30 @@ def first_difference(course: PaymentRun, yours: PaymentRun) -> str | None:
     if len(course.attempts) != len(yours.attempts):
         return f"the model made {len(course.attempts)} attempts, yours {len(yours.attempts)}"
     return None
+
+
+def describe_payment(run: PaymentRun, payment: int) -> str:
+    """Every attempt of one payment in words, one line each, as the client and the server saw it."""
+    lines = []
+    for a in (a for a in run.attempts if a.payment == payment):
+        if a.server == NOT_REACHED:
+            what = "request lost on the way; no reply within the timeout"
+        else:
+            done = {CHARGED: f"server charged the card ({a.reply['charge_id']})",
+                    REPLAYED: f"server sent the stored reply again ({a.reply['charge_id']})"}.get(a.server, a.server)
+            what = f"{done}; " + ("reply lost, the client times out" if a.reply_lost else "the client gets the reply")
+        lines.append(f"  attempt {a.attempt} at {a.sent_at:4.1f} s: {what}")
+    charges = run.charges_of(payment)
+    return (f"payment {payment} ({'with' if run.with_key else 'without'} a key): charged {charges} "
+            f"time{'s' if charges != 1 else ''}\n" + "\n".join(lines))
+
+
+def first_double_charge(run: PaymentRun) -> int | None:
+    """The first payment charged more than once, or None."""
+    return next((p for p in range(run.payments) if run.charges_of(p) > 1), None)
+
+
+def study_table(rows: list[tuple[float, int, int]]) -> str:
+    lines = [f"{'drop rate':>9}  {'double charges without a key':>28}  {'with the key':>12}"]
+    lines += [f"{rate:>9.1f}  {without:>28}  {keyed:>12}" for rate, without, keyed in rows]
+    return "\n".join(lines)
