@@ -145,7 +145,7 @@ def test_lru_beats_keeping_the_first_keys_on_a_small_cache_but_not_on_a_large_on
 
 
 def test_a_ttl_flattens_the_curve_more_room_then_holds_nothing():
-    """The prose: with a 5 s TTL (500 requests) a cache of 400 entries is never full, so the policy does not matter."""
+    """The prose: with a 5 s TTL (640 requests) a cache of 400 entries is never full, so the policy does not matter."""
     curve = hit_rate_curve(skew=0.8, ttl=5.0, seed=0)
     lru, first = dict(zip(curve.sizes, curve.simulated[LRU])), dict(zip(curve.sizes, curve.simulated[NO_EVICTION]))
     che = dict(zip(curve.sizes, curve.che))

@@ -17,7 +17,10 @@ gone; a hit does not restart the TTL, only a store does):
   and the next miss takes it. This is the cache people write with a plain dict and a size check.
 
 Requests arrive at a steady ``rate`` per second (request ``n`` at ``n / rate``), so a TTL in seconds
-means "about ``ttl * rate`` requests"; the hit rate is counted after a warm-up, because Che's
+means "``ttl * rate`` requests". The default rate is 128 a second, a power of two, so that every time
+and every whole or half-second TTL is exact in floating point: whether an entry has reached its TTL
+never depends on rounding, however a cache writes the comparison (``now - stored >= ttl`` or
+``now >= stored + ttl``); the hit rate is counted after a warm-up, because Che's
 approximation describes a cache in its steady state, not one that starts empty.
 """
 from __future__ import annotations
@@ -61,7 +64,7 @@ def _remembered_trace(requests: int, keys: int, skew: float, seed: int) -> tuple
     return tuple(zipf_trace(requests, keys, skew, seed=seed))
 
 
-def replay(trace: Sequence[int], size: int, *, ttl: float = NO_TTL, rate: float = 100.0,
+def replay(trace: Sequence[int], size: int, *, ttl: float = NO_TTL, rate: float = 128.0,
            policy: str = LRU) -> list[bool]:
     """Hit (True) or miss (False) for each request of ``trace``, through a cache model of ``size`` entries.
 
@@ -175,7 +178,7 @@ NOTEBOOK_SIZES = (10, 25, 50, 100, 200, 400)  # the sizes the notebook shows, ou
 
 
 def hit_rate_curve(*, skew: float = 0.8, keys: int = 1_000, sizes: Sequence[int] = NOTEBOOK_SIZES,
-                   ttl: float = NO_TTL, rate: float = 100.0, requests: int = 8_000, warmup: int = 1_000,
+                   ttl: float = NO_TTL, rate: float = 128.0, requests: int = 8_000, warmup: int = 1_000,
                    seed: int = 0) -> HitRateCurve:
     """Simulate both policies at every size on one seeded trace, and Che's formula beside them.
 

@@ -7,7 +7,7 @@ Che's formula for LRU beside them; the big markers are the size the slider picks
 exponent: the higher it is, the more the few top keys dominate.
 
 Handed a ``TTLCache`` class of your own (``hit_rate_explorer(TTLCache)``), it replays the same trace
-through your class at the slider's size and TTL, with a fake clock that moves 1/100 s per request (a
+through your class at the slider's size and TTL, with a fake clock that moves 1/128 s per request (a
 miss is followed by ``set``, as cache-aside does), and marks the first request on which your cache and
 the course's LRU model disagree (a hit against a miss); a class that raises is reported in one line.
 """
@@ -33,7 +33,7 @@ from dspatterns.caching.hit_rate import (
 from dspatterns.caching.stampede import describe
 from dspatterns.testing import FakeClock
 
-KEYS, REQUESTS, WARMUP, RATE = 1_000, 8_000, 1_000, 100.0
+KEYS, REQUESTS, WARMUP, RATE = 1_000, 8_000, 1_000, 128.0  # 128 a second: exact times (see hit_rate)
 THEIR_NO_TTL = 1e9  # what your class is given for "no TTL": a billion seconds, far beyond the trace
 LRU_TRACE, NO_EVICTION_TRACE, CHE_TRACE = "LRU (simulated)", "no eviction (simulated)", "Che's approximation (LRU)"
 CHOSEN_TRACE, YOURS_TRACE = "the slider's size", "your TTLCache"
