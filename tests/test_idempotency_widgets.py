@@ -24,7 +24,13 @@ from dspatterns.idempotency.payments import (
     run_with_class,
 )
 from dspatterns.widgets.delivery_demo import delivery_demo
-from dspatterns.widgets.payment_demo import WITH, WITHOUT, YOURS, payment_demo
+from dspatterns.widgets.payment_demo import (
+    LOST_REPLY,
+    WITH,
+    WITHOUT,
+    YOURS,
+    payment_demo,
+)
 
 
 def figure_of(widget) -> go.FigureWidget:
@@ -140,8 +146,11 @@ def test_bars_are_the_double_charges_of_the_model_at_every_rate(demo):
 def test_the_timeline_marks_every_attempt_and_the_double_charges(demo):
     figure = figure_of(demo)
     run = run_payments(seed=3, drop_rate=0.3, with_key=False)
-    drawn = sum(len(t.x) for t in figure.data if t.meta.startswith(f"{WITHOUT}: "))
+    drawn = sum(len(t.x) for t in figure.data if t.meta.startswith(f"{WITHOUT}: ") and t.meta != f"{WITHOUT}: {LOST_REPLY}")
     assert drawn == len(run.attempts)
+    crosses = trace(figure, f"{WITHOUT}: {LOST_REPLY}")
+    lost = [(a.attempt, a.payment) for a in run.attempts if a.server != "not reached" and a.reply_lost]
+    assert list(zip(crosses.x, crosses.y)) == lost and len(lost) > 13
     assert len(trace(figure, f"{WITHOUT}: charged again").x) == run.double_charges == 13
     assert len(trace(figure, f"{WITH}: charged again").x) == 0
     assert len(trace(figure, f"{WITH}: replayed the stored reply").x) == 13

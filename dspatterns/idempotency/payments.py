@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from dspatterns.idempotency.lossy_link import link_fates
 
 DROP_RATES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+MAX_ATTEMPTS = 5  # the client gives up after this many tries of one payment
 NOT_REACHED, CHARGED, REPLAYED, RAISED = "not reached", "charged", "replayed", "raised"
 DAY = 86400.0
 
@@ -136,7 +137,7 @@ def payment_requests(payments: int) -> list[dict]:
 
 
 def run_payments(*, seed: int = 3, drop_rate: float = 0.3, with_key: bool = True, payments: int = 40,
-                 max_attempts: int = 5, timeout: float = 1.0, round_trip: float = 0.1,
+                 max_attempts: int = MAX_ATTEMPTS, timeout: float = 1.0, round_trip: float = 0.1,
                  front: Callable | None = None) -> PaymentRun:
     """One client paying ``payments`` times over the seeded link; ``front(handler, clock)`` builds the keyed side.
 

@@ -1,7 +1,7 @@
 """A client retrying payments over a lossy link: double charges with and without an idempotency key.
 
 The top panel counts double charges for every drop rate on the same seeded link; the bottom panels
-show each attempt of one run at the slider's rate, without a key and with one (and with your class).
+show each attempt of one run (one row per payment, one column per attempt) at the slider's rate, without a key and with one (and with your class).
 Pass your ``IdempotentHandler`` class and it serves the keyed side beside the course's model: its
 double charges get their own bars, and the first attempt where it did something else is named.
 """
@@ -14,6 +14,7 @@ from plotly.subplots import make_subplots
 from dspatterns.idempotency.payments import (
     CHARGED,
     DROP_RATES,
+    MAX_ATTEMPTS,
     NOT_REACHED,
     REPLAYED,
     PaymentRun,
@@ -30,6 +31,8 @@ CATEGORIES = {  # what happened to an attempt -> its colour on the timelines
     "replayed the stored reply": "#1565c0",
     "raised": "#6a1b9a",
 }
+LOST_REPLY = "reply lost (the client times out)"
+REPLAY, RAISE = "replayed the stored reply", "raised"
 BAR_COLOURS = {WITHOUT: "#c62828", WITH: "#1565c0", YOURS: "#6a1b9a"}
 
 
@@ -46,18 +49,18 @@ def category_of(run: PaymentRun, index: int) -> str:
 
 
 def timeline_series(run: PaymentRun) -> dict[str, dict]:
-    """One scatter series per category: x the time an attempt was sent, y its payment; hollow if the reply was lost."""
-    series = {name: {"x": [], "y": [], "hovertext": [], "marker_symbol": []} for name in CATEGORIES}
+    """One scatter series per category (x the attempt's number, y its payment), and a cross on every lost reply."""
+    series = {name: {"x": [], "y": [], "hovertext": []} for name in (*CATEGORIES, LOST_REPLY)}
     for index, attempt in enumerate(run.attempts):
         name = category_of(run, index)
         lost_reply = attempt.server in (CHARGED, REPLAYED) and attempt.reply_lost
         reply = f" ({attempt.reply['charge_id']})" if attempt.reply else ""
         fate = ", reply lost" if lost_reply else (", reply received" if attempt.server != NOT_REACHED else "")
-        series[name]["x"].append(attempt.sent_at)
-        series[name]["y"].append(attempt.payment)
-        series[name]["hovertext"].append(f"payment {attempt.payment}, attempt {attempt.attempt} at "
-                                         f"{attempt.sent_at:.1f} s: {name}{reply}{fate}")
-        series[name]["marker_symbol"].append("circle-open" if lost_reply else "circle")
+        text = f"payment {attempt.payment}, attempt {attempt.attempt} at {attempt.sent_at:.1f} s: {name}{reply}{fate}"
+        for target in (name, LOST_REPLY) if lost_reply else (name,):
+            series[target]["x"].append(attempt.attempt)
+            series[target]["y"].append(attempt.payment)
+            series[target]["hovertext"].append(text)
     return series
 
 
@@ -84,22 +87,32 @@ def payment_figure(bars: dict[str, list[int]], runs: dict[str, PaymentRun], drop
                                                             [{} for _ in panels]],
                            row_heights=[0.4, 0.6], vertical_spacing=0.14,
                            subplot_titles=["double charges per drop rate (same link for every bar)"]
-                           + [f"one run at drop rate {drop_rate:.1f}: {name}" for name in panels])
+                           + [_panel_title(name, drop_rate) for name in panels])
     for name, values in _bar_series(bars, drop_rate).items():
         figure.add_trace(go.Bar(name=name, meta=f"bars: {name}", marker_color=BAR_COLOURS[name],
                                 texttemplate="%{y}", textposition="outside", **values), row=1, col=1)
+    shown: set[str] = set()
     for column, (panel, run) in enumerate(runs.items(), start=1):
         for name, values in timeline_series(run).items():
+            possible = {WITHOUT: name not in (REPLAY, RAISE), WITH: name != RAISE}.get(panel, True)
+            legend = possible and name not in shown  # each category once, where it can happen
+            shown |= {name} if legend else set()
+            style = ({"marker_symbol": "x-thin", "marker_line_width": 2, "marker_line_color": "black",
+                      "marker_size": 7} if name == LOST_REPLY else {"marker_color": CATEGORIES[name], "marker_size": 9})
             figure.add_trace(go.Scatter(mode="markers", name=name, meta=f"{panel}: {name}", legendgroup=name,
-                                        showlegend=column == 1, marker_color=CATEGORIES[name], marker_size=8,
-                                        hoverinfo="text", **values), row=2, col=column)
-        figure.update_xaxes(title_text="seconds (virtual)", row=2, col=column)
+                                        showlegend=legend, hoverinfo="text", **style, **values),
+                             row=2, col=column)
+        figure.update_xaxes(title_text="attempt", dtick=1, range=[0.5, MAX_ATTEMPTS + 0.5], row=2, col=column)
     figure.update_yaxes(title_text="double charges", row=1, col=1)
     figure.update_yaxes(title_text="payment", row=2, col=1)
     figure.update_xaxes(title_text="drop rate of requests and replies", row=1, col=1)
     figure.update_layout(title=_title(runs), barmode="group", height=720, template="plotly_white",
                          margin={"l": 60, "r": 20, "t": 90, "b": 50})
     return figure
+
+
+def _panel_title(panel: str, drop_rate: float) -> str:
+    return f"{panel}, one run at {drop_rate:.1f}"
 
 
 def _bar_series(bars: dict[str, list[int]], drop_rate: float) -> dict[str, dict]:
@@ -111,9 +124,8 @@ def _bar_series(bars: dict[str, list[int]], drop_rate: float) -> dict[str, dict]
 
 def _title(runs: dict[str, PaymentRun]) -> str:
     without, keyed = runs[WITHOUT], runs[WITH]
-    return (f"Drop rate {without.drop_rate:.1f}, {without.payments} payments: without a key "
-            f"{without.double_charges} double charges, with the key {keyed.double_charges} "
-            f"({keyed.replays} stored replies sent again)")
+    return (f"Drop rate {without.drop_rate:.1f}: {without.double_charges} double charges without a key, "
+            f"{keyed.double_charges} with it ({keyed.replays} replies replayed)")
 
 
 def summary_html(runs: dict[str, PaymentRun]) -> str:
@@ -121,7 +133,7 @@ def summary_html(runs: dict[str, PaymentRun]) -> str:
     lines = [(f"Without a key: {without.double_charges} double charges; {without.retried_lost_replies} replies were "
              f"lost and followed by a retry that reached the server. With the key: {keyed.double_charges} double "
              f"charges, {keyed.replays} replays of a stored reply. {without.payments - keyed.confirmed} of "
-             f"{keyed.payments} payments never got a reply within 5 attempts (the client does not know whether "
+             f"{keyed.payments} payments never got a reply within {MAX_ATTEMPTS} attempts (the client does not know whether "
              "they were charged).")]
     if YOURS in runs:
         lines.append(classes_verdict(keyed, runs[YOURS]))
@@ -166,7 +178,7 @@ def payment_demo(handler_cls=None, *, seed: int = 3, payments: int = 40) -> widg
                 trace.update(series[trace.meta])
             figure.layout.title.text = _title(runs)
             for annotation, panel in zip(figure.layout.annotations[1:], runs):
-                annotation.text = f"one run at drop rate {rate.value:.1f}: {panel}"
+                annotation.text = _panel_title(panel, rate.value)
         summary.value = summary_html(runs)
 
     rate.observe(redraw, names="value")
