@@ -25,6 +25,7 @@ from dspatterns.idempotency.payments import (
 )
 from dspatterns.widgets.delivery_demo import delivery_demo
 from dspatterns.widgets.payment_demo import (
+    FIRST_DIFFERENCE,
     LOST_REPLY,
     WITH,
     WITHOUT,
@@ -97,6 +98,15 @@ class RunsAgainOnRepeat(IdempotentHandler):
         with self.lock:
             self.done.setdefault(key, (request, response, self.clock()))
             return self.done[key][1]
+
+
+class ForgetsAfterTheFirstPayment(IdempotentHandler):
+    """A lookup that assumes one key: the second payment's first attempt raises KeyError."""
+
+    def handle(self, key, request):
+        if self.done and key not in self.done:
+            raise KeyError(key)
+        return super().handle(key, request)
 
 
 class Stub:
@@ -174,6 +184,7 @@ def test_a_correct_class_agrees_with_the_model_on_every_attempt():
     assert "Your class:</b> 0 double charges; does what the model does on every attempt" in html_of(demo)
     only(demo, widgets.FloatSlider).value = 0.5
     assert "does what the model does on every attempt" in html_of(demo)
+    assert len(trace(figure, f"{YOURS}: {FIRST_DIFFERENCE}").x) == 0
 
 
 def test_the_exercise_reference_agrees_with_the_model():
@@ -195,6 +206,16 @@ def test_a_class_that_runs_the_handler_on_a_repeat_charges_as_often_as_no_key_an
     assert "Your class:</b> 13 double charges" in text
     assert (f"payment {first_replay.payment}, attempt {first_replay.attempt} "
             f"(sent at {first_replay.sent_at:.1f} s): the model replayed, yours charged") in text
+    star = trace(figure_of(demo), f"{YOURS}: {FIRST_DIFFERENCE}")
+    assert (list(star.x), list(star.y)) == ([first_replay.attempt], [first_replay.payment])
+    assert len(trace(figure_of(demo), f"{WITH}: {FIRST_DIFFERENCE}").x) == 0
+
+
+def test_a_class_that_raises_midway_is_named_in_one_line_at_the_attempt_it_raised():
+    text = html_of(payment_demo(ForgetsAfterTheFirstPayment))
+    second = next(a for a in run_payments(seed=3, drop_rate=0.3).attempts if a.payment == 1 and a.server != "not reached")
+    assert f"Your class:</b> payment 1, attempt {second.attempt}: handle raised KeyError: 'pay-3-1'" in text
+    assert "Traceback" not in text
 
 
 def test_a_stub_and_a_constructor_that_does_not_take_the_contracts_arguments_are_one_line():

@@ -211,17 +211,27 @@ def run_with_class(handler_cls, *, seed: int = 3, drop_rate: float = 0.3, **opti
         return run
 
 
-def first_difference(course: PaymentRun, yours: PaymentRun) -> str | None:
-    """The first attempt where your class did something other than the course's model, in one line."""
-    for mine, theirs in zip(course.attempts, yours.attempts):
+def first_different_index(course: PaymentRun, yours: PaymentRun) -> int | None:
+    """The index of the first attempt where your class did something other than the course's model."""
+    for index, (mine, theirs) in enumerate(zip(course.attempts, yours.attempts)):
         if (mine.server, mine.reply) != (theirs.server, theirs.reply):
-            where = f"payment {mine.payment}, attempt {mine.attempt} (sent at {mine.sent_at:.1f} s)"
-            if mine.server != theirs.server:
-                return f"{where}: the model {mine.server}, yours {theirs.server}"
-            return f"{where}: the model replied {mine.reply}, yours {theirs.reply}"
-    if len(course.attempts) != len(yours.attempts):
+            return index
+    shorter = min(len(course.attempts), len(yours.attempts))
+    return shorter if len(course.attempts) != len(yours.attempts) else None
+
+
+def first_difference(course: PaymentRun, yours: PaymentRun) -> str | None:
+    """That first attempt in one line: where it was and what each side did."""
+    index = first_different_index(course, yours)
+    if index is None:
+        return None
+    if index >= min(len(course.attempts), len(yours.attempts)):
         return f"the model made {len(course.attempts)} attempts, yours {len(yours.attempts)}"
-    return None
+    mine, theirs = course.attempts[index], yours.attempts[index]
+    where = f"payment {mine.payment}, attempt {mine.attempt} (sent at {mine.sent_at:.1f} s)"
+    if mine.server != theirs.server:
+        return f"{where}: the model {mine.server}, yours {theirs.server}"
+    return f"{where}: the model replied {mine.reply}, yours {theirs.reply}"
 
 
 def describe_payment(run: PaymentRun, payment: int) -> str:

@@ -19,6 +19,7 @@ from dspatterns.idempotency.payments import (
     REPLAYED,
     PaymentRun,
     first_difference,
+    first_different_index,
     run_payments,
     run_with_class,
 )
@@ -32,7 +33,13 @@ CATEGORIES = {  # what happened to an attempt -> its colour on the timelines
     "raised": "#6a1b9a",
 }
 LOST_REPLY = "reply lost (the client times out)"
+FIRST_DIFFERENCE = "first attempt unlike the model"
 REPLAY, RAISE = "replayed the stored reply", "raised"
+MARKS = {
+    LOST_REPLY: {"marker_symbol": "x-thin", "marker_line_width": 2, "marker_line_color": "black", "marker_size": 7},
+    FIRST_DIFFERENCE: {"marker_symbol": "star-open", "marker_line_width": 2, "marker_color": "#ff6f00",
+                       "marker_size": 18},
+}
 BAR_COLOURS = {WITHOUT: "#c62828", WITH: "#1565c0", YOURS: "#6a1b9a"}
 
 
@@ -48,16 +55,18 @@ def category_of(run: PaymentRun, index: int) -> str:
     return "raised"
 
 
-def timeline_series(run: PaymentRun) -> dict[str, dict]:
-    """One scatter series per category (x the attempt's number, y its payment), and a cross on every lost reply."""
-    series = {name: {"x": [], "y": [], "hovertext": []} for name in (*CATEGORIES, LOST_REPLY)}
+def timeline_series(run: PaymentRun, marked: int | None = None) -> dict[str, dict]:
+    """One scatter series per category (x the attempt's number, y its payment), a cross on every lost reply,
+    and a star on attempt ``marked`` (where your class first differs from the model)."""
+    series = {name: {"x": [], "y": [], "hovertext": []} for name in (*CATEGORIES, LOST_REPLY, FIRST_DIFFERENCE)}
     for index, attempt in enumerate(run.attempts):
         name = category_of(run, index)
         lost_reply = attempt.server in (CHARGED, REPLAYED) and attempt.reply_lost
         reply = f" ({attempt.reply['charge_id']})" if attempt.reply else ""
         fate = ", reply lost" if lost_reply else (", reply received" if attempt.server != NOT_REACHED else "")
         text = f"payment {attempt.payment}, attempt {attempt.attempt} at {attempt.sent_at:.1f} s: {name}{reply}{fate}"
-        for target in (name, LOST_REPLY) if lost_reply else (name,):
+        targets = [name] + [LOST_REPLY] * lost_reply + [FIRST_DIFFERENCE] * (index == marked)
+        for target in targets:
             series[target]["x"].append(attempt.attempt)
             series[target]["y"].append(attempt.payment)
             series[target]["hovertext"].append(text)
@@ -93,12 +102,12 @@ def payment_figure(bars: dict[str, list[int]], runs: dict[str, PaymentRun], drop
                                 texttemplate="%{y}", textposition="outside", **values), row=1, col=1)
     shown: set[str] = set()
     for column, (panel, run) in enumerate(runs.items(), start=1):
-        for name, values in timeline_series(run).items():
-            possible = {WITHOUT: name not in (REPLAY, RAISE), WITH: name != RAISE}.get(panel, True)
+        for name, values in timeline_series(run, _marked(runs, panel)).items():
+            possible = {WITHOUT: name not in (REPLAY, RAISE, FIRST_DIFFERENCE),
+                        WITH: name not in (RAISE, FIRST_DIFFERENCE)}.get(panel, True)
             legend = possible and name not in shown  # each category once, where it can happen
             shown |= {name} if legend else set()
-            style = ({"marker_symbol": "x-thin", "marker_line_width": 2, "marker_line_color": "black",
-                      "marker_size": 7} if name == LOST_REPLY else {"marker_color": CATEGORIES[name], "marker_size": 9})
+            style = MARKS.get(name, {"marker_color": CATEGORIES.get(name), "marker_size": 9})
             figure.add_trace(go.Scatter(mode="markers", name=name, meta=f"{panel}: {name}", legendgroup=name,
                                         showlegend=legend, hoverinfo="text", **style, **values),
                              row=2, col=column)
@@ -109,6 +118,11 @@ def payment_figure(bars: dict[str, list[int]], runs: dict[str, PaymentRun], drop
     figure.update_layout(title=_title(runs), barmode="group", height=720, template="plotly_white",
                          margin={"l": 60, "r": 20, "t": 90, "b": 50})
     return figure
+
+
+def _marked(runs: dict[str, PaymentRun], panel: str) -> int | None:
+    """Your panel's first attempt unlike the model's, to be starred; nothing on the course's panels."""
+    return first_different_index(runs[WITH], runs[YOURS]) if panel == YOURS else None
 
 
 def _panel_title(panel: str, drop_rate: float) -> str:
@@ -172,7 +186,8 @@ def payment_demo(handler_cls=None, *, seed: int = 3, payments: int = 40) -> widg
         runs = runs_at(rate.value)
         series = {f"bars: {name}": values for name, values in _bar_series(bars, rate.value).items()}
         for panel, run in runs.items():
-            series.update({f"{panel}: {name}": values for name, values in timeline_series(run).items()})
+            series.update({f"{panel}: {name}": values
+                           for name, values in timeline_series(run, _marked(runs, panel)).items()})
         with figure.batch_update():
             for trace in figure.data:
                 trace.update(series[trace.meta])
