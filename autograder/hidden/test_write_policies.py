@@ -648,6 +648,21 @@ class TestDurability:
                f"one of k0..k4 may still be cached; {len(from_store)} of them were read from the "
                f"store\n  replay: {run.replay}")
 
+    def test_clean_entries_go_least_recently_used_first(self, impl, sandbox):
+        """LRU among clean entries: a get makes a key recently used, so a new key evicts the other one"""
+        run = Run(impl, sandbox, "behind", capacity=2)
+        run.calls([("set", "a", 1), ("set", "b", 2)])
+        run.flush()
+        run.calls([("get", "a"), ("set", "c", 3)])
+        run.flush()
+        run.change_behind("a", "a in the store")
+        run.change_behind("b", "b in the store")
+        expect_returned(run.get("a"), 1, "(a was used by the get after b was set, so b was the "
+                                         "least recently used clean entry when c came in: a is "
+                                         "still cached)")
+        expect_returned(run.get("b"), "b in the store", "(b was the least recently used clean "
+                                                        "entry when c came in, so it was evicted)")
+
     def test_close_writes_every_acknowledged_set(self, impl, sandbox):
         """close writes every key's latest value to the store and leaves nothing dirty"""
         run = Run(impl, sandbox, "behind", capacity=3)
