@@ -30,11 +30,17 @@ from __future__ import annotations
 import math
 import random
 import threading
-import time
 from collections import OrderedDict
 
 import pytest
-from support import Boom, contract_clock, expect, expect_equal, only_callable, wait_until
+from support import (
+    Boom,
+    contract_clock,
+    expect,
+    expect_equal,
+    only_callable,
+    wait_until,
+)
 
 from dspatterns.testing import FakeClock
 
