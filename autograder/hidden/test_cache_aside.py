@@ -610,11 +610,15 @@ class Background:
 def concurrent_misses(aside, cache, loader, key, n):
     """``n`` threads call aside.get(key) at once; the gated load is released once it was entered
     and every caller has missed in the cache (bounded, ending at once on a second load)."""
-    misses_before = cache.misses
+    misses_before, entered_before = cache.misses, loader.entered(key)
+
+    def entered():
+        return loader.entered(key) - entered_before
+
     callers = [Background(lambda: aside.get(key)) for _ in range(n)]
     try:
-        wait_until(lambda: loader.entered(key) > 1 or any(c.done for c in callers)
-                   or (loader.entered(key) == 1 and cache.misses - misses_before >= n), SETTLE)
+        wait_until(lambda: entered() > 1 or any(c.done for c in callers)
+                   or (entered() == 1 and cache.misses - misses_before >= n), SETTLE)
     finally:
         loader.gate.set()
     for caller in callers:
