@@ -121,6 +121,36 @@ def test_setting_or_deleting_an_item_of_a_judge_object_is_refused(sandbox):
     assert refusals(sandbox, seen) == [setting[1], deleting[1]]
 
 
+
+def test_a_judge_store_that_accepts_items_by_contract_is_written(sandbox):
+    """write_policies hands the student a store to write with ``store[key] = value``: its class opts
+    in with ``_rpc_accepts_items``; deleting stays refused, and so does any other object's item."""
+    class WritableStore:
+        _rpc_accepts_items = True
+
+        def __init__(self):
+            self.items = {"a": 1}
+
+        def __getitem__(self, key):
+            return self.items[key]
+
+        def __setitem__(self, key, value):
+            self.items[key] = value
+
+        def __delitem__(self, key):
+            del self.items[key]
+    store, seen = WritableStore(), sandbox.peer.refused
+    assert sandbox.module.set_item(store, "a", 2) == ("ok", None)
+    assert sandbox.module.set_item(store, "b", [3]) == ("ok", None)
+    deleting = sandbox.module.del_item(store, "a")
+    assert deleting[0] == "TypeError" and "deleting ['a']" in deleting[1]
+    assert store.items == {"a": 2, "b": [3]}
+    assert refusals(sandbox, seen) == [deleting[1]]
+    # The marker is read from the class the judge wrote: an instance attribute set by anyone does not count.
+    record = Record()
+    record._rpc_accepts_items = True
+    assert sandbox.module.set_item(record, "a", 2)[0] == "TypeError"
+
 def test_reading_and_calling_are_still_served(sandbox):
     record = Record()
     assert sandbox.module.get_attr(record, "now") == ("ok", 5.0)

@@ -597,7 +597,18 @@ _SERVED = {
     "setitem": _setitem,
     "delitem": _delitem,
 }
-_GUARDED = {**_SERVED, "setattr": _refuse_setattr, "setitem": _refuse_item("setting"),
+
+
+def _setitem_if_accepted(peer, obj, message):
+    """An item set on a judge's object whose contract is to be written with ``obj[key] = value``
+    (a store that a write-through cache writes): its class says ``_rpc_accepts_items = True``.
+    Every other judge object stays read-only, so student code cannot rewrite what grades it."""
+    if getattr(type(obj), "_rpc_accepts_items", False) is True:
+        return _setitem(peer, obj, message)
+    return _refuse_item("setting")(peer, obj, message)
+
+
+_GUARDED = {**_SERVED, "setattr": _refuse_setattr, "setitem": _setitem_if_accepted,
             "delitem": _refuse_item("deleting")}
 
 
