@@ -443,7 +443,7 @@ class TestConflicts:
         racers = [(key, Background(racer(key))) for key in requests for _ in range(per_key)]
         try:
             settled = wait_until(lambda: sum(b.done for _, b in racers) + payments.inside
-                                 == len(racers), HELD)
+                                 == len(racers), 2 * SETTLE)
             inside = payments.inside
             started = sorted(request["amount"] for request in payments.calls)
             stuck = sum(not b.done for _, b in racers) - inside
@@ -454,7 +454,7 @@ class TestConflicts:
         what = (f"{per_key} threads each on keys k0..k{keys - 1} (request {{'amount': i}} for ki), "
                 "started together, every handler call held")
         expect(settled, f"{what}: {stuck} calls neither got into the handler nor returned within "
-                        f"{HELD:g} s (a call must be refused at once while its key runs)")
+                        f"{2 * SETTLE:g} s (a call must be refused at once while its key runs)")
         expect(inside == keys and started == list(range(keys)),
                f"{what}: exactly one call per key should get into the handler; the handler got the "
                f"amounts {started}")
@@ -467,8 +467,15 @@ class TestConflicts:
         expect(sorted(winners) == sorted(requests) and all(
                    sum(1 for k, b in racers if k == key and b.error is None) == 1 for key in requests),
                f"{what}: one call per key should return a Receipt, all others RequestInProgress")
-        again = [(key, Background(lambda key=key: run.idem.handle(key, requests[key])))
-                 for key in requests for _ in range(per_key)]
+        second = threading.Barrier(keys * per_key)
+
+        def repeater(key):
+            def go():
+                second.wait(HELD)  # the repeats race each other too: none may be refused
+                return run.idem.handle(key, requests[key])
+            return go
+
+        again = [(key, Background(repeater(key))) for key in requests for _ in range(per_key)]
         for key, background in again:
             background.join(HELD)
             expect(background.done and background.result is winners[key],
