@@ -28,13 +28,13 @@ def contract_text() -> str:
 
 
 def exercise_section(text: str, name: str) -> str:
-    found = re.search(r"^### `" + re.escape(name) + r"`\n(.*?)(?=^##)", text, re.S | re.M)
+    found = re.search(r"^### `" + re.escape(name) + r"`\n(.*?)(?=^##|\Z)", text, re.S | re.M)
     assert found, f"no section ### `{name}` in {CONTRACTS}"
     return found.group(1)
 
 
 def conventions_text(text: str) -> str:
-    found = re.search(r"^Conventions for all exercises\n(.*?)(?=^##)", text, re.S | re.M)
+    found = re.search(r"^Conventions for all exercises\n(.*?)(?=^##|\Z)", text, re.S | re.M)
     assert found, f"no 'Conventions for all exercises' in {CONTRACTS}"
     return " ".join(line.strip().removeprefix("- ") for line in found.group(1).splitlines())
 
