@@ -18,53 +18,9 @@ from collections import Counter
 
 import pytest
 
-from support import Boom, Gate, expect, expect_equal, only_callable, wait_until
+from support import Background, Boom, Gate, expect, expect_equal, only_callable, wait_until
 
 SETTLE = 5.0  # seconds a call that must not wait gets to return (it needs milliseconds)
-
-
-class Background:
-    """Runs ``fn`` in a thread and keeps what it returned or raised, and when it finished."""
-
-    def __init__(self, fn):
-        self.result = None
-        self.error = None
-        self.started = time.monotonic()
-        self.ended = None
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
-        self._thread.start()
-
-    def _run(self, fn):
-        try:
-            self.result = fn()
-        except BaseException as exc:  # noqa: BLE001 - the test inspects whatever came out
-            self.error = exc
-        finally:
-            self.ended = time.monotonic()
-            self._done.set()
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def join(self, timeout) -> bool:
-        return self._done.wait(timeout)
-
-    @property
-    def elapsed(self) -> float:
-        return (self.ended if self.ended is not None else time.monotonic()) - self.started
-
-    def describe(self) -> str:
-        if not self.done:
-            return "was still running"
-        if self.error is not None:
-            text = f"raised {type(self.error).__name__}({self.error})"
-            where = getattr(self.error, "remote_traceback", None)  # raised by the student's code
-            if where and type(self.error).__module__ == "builtins":  # e.g. a TypeError: say where
-                text += f" at {where[-1]}"
-            return text
-        return f"returned {self.result!r}"
 
 
 def fill(bulkhead, n, gate):

@@ -34,6 +34,7 @@ from collections import OrderedDict
 
 import pytest
 from support import (
+    Background,
     Boom,
     contract_clock,
     expect,
@@ -575,38 +576,6 @@ class TestLoading:
 
 
 # -------------------------------------------------------------------------------- single flight
-class Background:
-    """Runs ``fn`` in a thread and keeps what it returned or raised."""
-
-    def __init__(self, fn):
-        self.result = self.error = None
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
-        self._thread.start()
-
-    def _run(self, fn):
-        try:
-            self.result = fn()
-        except BaseException as exc:  # noqa: BLE001 - the test inspects whatever came out
-            self.error = exc
-        finally:
-            self._done.set()
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def join(self, timeout) -> bool:
-        return self._done.wait(timeout)
-
-    def describe(self) -> str:
-        if not self.done:
-            return "was still running"
-        if self.error is not None:
-            return f"raised {type(self.error).__name__}({self.error})"
-        return f"returned {self.result!r}"
-
-
 def concurrent_misses(aside, cache, loader, key, n):
     """``n`` threads call aside.get(key) at once; the gated load is released once it was entered
     and every caller has missed in the cache (bounded, ending at once on a second load)."""

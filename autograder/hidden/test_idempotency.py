@@ -29,6 +29,7 @@ import random
 import threading
 
 import pytest
+import support
 from support import contract_clock, expect, expect_equal, only_callable, wait_until
 
 from dspatterns.testing import FakeClock
@@ -179,37 +180,13 @@ def describe_error(error) -> str:
     return text
 
 
-class Background:
-    """Runs ``fn`` in a thread and keeps what it returned or raised."""
-
-    def __init__(self, fn):
-        self.result = None
-        self.error = None
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
-        self._thread.start()
-
-    def _run(self, fn):
-        try:
-            self.result = fn()
-        except BaseException as exc:  # noqa: BLE001 - the test inspects whatever came out
-            self.error = exc
-        finally:
-            self._done.set()
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def join(self, timeout) -> bool:
-        return self._done.wait(timeout)
+class Background(support.Background):
+    still_running = f"had not returned after {SETTLE:g} s (it must not wait)"
 
     def describe(self) -> str:
-        if not self.done:
-            return f"had not returned after {SETTLE:g} s (it must not wait)"
-        if self.error is not None:
+        if self.done and self.error is not None:
             return f"raised {describe_error(self.error)}"
-        return f"returned {self.result!r}"
+        return super().describe()
 
 
 def start_held(run, key, request):

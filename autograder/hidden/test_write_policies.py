@@ -289,9 +289,15 @@ class TestWriteThrough:
         expect_returned(run.get("b"), "b in the store", "(b was the least recently used key when "
                                                         "c came in, so it was evicted)")
 
-    @pytest.mark.parametrize("seed", range(40))
-    def test_random_sequences(self, impl, sandbox, seed):
+    def test_random_sequences(self, impl, sandbox):
         """random sets and gets, with the store refusing some keys at times, agree with a model"""
+        for seed in range(40):  # seeded runs; the first that fails is reported
+            try:
+                self._test_random_sequences_seed(impl, sandbox, seed)
+            except AssertionError as failure:
+                raise AssertionError(f"[seed={seed}] {failure}") from None
+
+    def _test_random_sequences_seed(self, impl, sandbox, seed):
         rng = random.Random(seed)
         keys = [f"k{n}" for n in range(5)]
         data = {key: f"initial {key}" for key in keys}
@@ -409,9 +415,15 @@ class TestCoalescing:
                f"a new cache's flush should write nothing to its store, but it {said(result)} and "
                f"the store took {writes}\n  replay: {first.replay}; {second.replay}")
 
-    @pytest.mark.parametrize("seed", range(40))
-    def test_random_sequences(self, impl, sandbox, seed):
+    def test_random_sequences(self, impl, sandbox):
         """random sets, gets and flushes agree with a model: each flush writes each dirty key once"""
+        for seed in range(40):  # seeded runs; the first that fails is reported
+            try:
+                self._test_random_sequences_seed(impl, sandbox, seed)
+            except AssertionError as failure:
+                raise AssertionError(f"[seed={seed}] {failure}") from None
+
+    def _test_random_sequences_seed(self, impl, sandbox, seed):
         drive_behind(impl, sandbox, seed, capacity=8, failures=False,
                      checks={"values", "flush", "dirty"})
 
@@ -602,9 +614,15 @@ class TestFailures:
                f"and return {len(latest)}, but it {said(result)} and the store took {writes}\n"
                f"  replay: {run.replay}")
 
-    @pytest.mark.parametrize("seed", range(50))
-    def test_random_sequences_with_a_failing_store(self, impl, sandbox, seed):
+    def test_random_sequences_with_a_failing_store(self, impl, sandbox):
         """random sets, gets and flushes, the store refusing keys or going down, agree with a model"""
+        for seed in range(50):  # seeded runs; the first that fails is reported
+            try:
+                self._test_random_sequences_with_a_failing_store_seed(impl, sandbox, seed)
+            except AssertionError as failure:
+                raise AssertionError(f"[seed={seed}] {failure}") from None
+
+    def _test_random_sequences_with_a_failing_store_seed(self, impl, sandbox, seed):
         drive_behind(impl, sandbox, seed, capacity=8, failures=True,
                      checks={"values", "failures", "dirty"})
 
@@ -701,8 +719,15 @@ class TestDurability:
         expect(got == {"a"}, f"a was not written, so it stays dirty; set(cache.dirty) is {got}\n"
                              f"  replay: {run.replay}")
 
-    @pytest.mark.parametrize("seed", range(40))
-    def test_random_sequences_lose_nothing(self, impl, sandbox, seed):
+    def test_random_sequences_lose_nothing(self, impl, sandbox):
         """random sets, gets and flushes in a tiny cache, then close: every latest value in the store"""
+        for seed in range(40):  # seeded runs; the first that fails is reported
+            try:
+                self._test_random_sequences_lose_nothing_seed(impl, sandbox, seed)
+            except AssertionError as failure:
+                raise AssertionError(f"[seed={seed}] {failure}") from None
+
+    def _test_random_sequences_lose_nothing_seed(self, impl, sandbox, seed):
         drive_behind(impl, sandbox, seed, capacity=1 + seed % 2, failures=seed % 3 == 0,
                      checks={"values", "close"}, keys=6)
+
