@@ -46,6 +46,16 @@ def stable_hash(name: str = "md5"):
     return STABLE_HASHES[name]
 
 
+
+def for_each_seed(seeds, check) -> None:
+    """Run ``check(seed)`` for each seed and stop at the first that fails, naming it: one graded
+    check per model run, so a buggy answer's feedback is one message, not one per seed."""
+    for seed in seeds:
+        try:
+            check(seed)
+        except AssertionError as failure:
+            raise AssertionError(f"[seed={seed}] {failure}") from None
+
 def wait_until(predicate, timeout: float = 30.0) -> bool:
     """Poll ``predicate`` until it holds or ``timeout`` real seconds pass (for thread tests only)."""
     deadline = time.monotonic() + timeout

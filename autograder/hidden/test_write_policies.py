@@ -27,7 +27,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from support import contract_clock, expect
+from support import contract_clock, expect, for_each_seed
 
 from dspatterns.testing import FakeClock
 
@@ -291,11 +291,7 @@ class TestWriteThrough:
 
     def test_random_sequences(self, impl, sandbox):
         """random sets and gets, with the store refusing some keys at times, agree with a model"""
-        for seed in range(40):  # seeded runs; the first that fails is reported
-            try:
-                self._test_random_sequences_seed(impl, sandbox, seed)
-            except AssertionError as failure:
-                raise AssertionError(f"[seed={seed}] {failure}") from None
+        for_each_seed(range(40), lambda seed: self._test_random_sequences_seed(impl, sandbox, seed))
 
     def _test_random_sequences_seed(self, impl, sandbox, seed):
         rng = random.Random(seed)
@@ -417,11 +413,7 @@ class TestCoalescing:
 
     def test_random_sequences(self, impl, sandbox):
         """random sets, gets and flushes agree with a model: each flush writes each dirty key once"""
-        for seed in range(40):  # seeded runs; the first that fails is reported
-            try:
-                self._test_random_sequences_seed(impl, sandbox, seed)
-            except AssertionError as failure:
-                raise AssertionError(f"[seed={seed}] {failure}") from None
+        for_each_seed(range(40), lambda seed: self._test_random_sequences_seed(impl, sandbox, seed))
 
     def _test_random_sequences_seed(self, impl, sandbox, seed):
         drive_behind(impl, sandbox, seed, capacity=8, failures=False,
@@ -616,11 +608,8 @@ class TestFailures:
 
     def test_random_sequences_with_a_failing_store(self, impl, sandbox):
         """random sets, gets and flushes, the store refusing keys or going down, agree with a model"""
-        for seed in range(50):  # seeded runs; the first that fails is reported
-            try:
-                self._test_random_sequences_with_a_failing_store_seed(impl, sandbox, seed)
-            except AssertionError as failure:
-                raise AssertionError(f"[seed={seed}] {failure}") from None
+        for_each_seed(range(50), lambda seed:
+                      self._test_random_sequences_with_a_failing_store_seed(impl, sandbox, seed))
 
     def _test_random_sequences_with_a_failing_store_seed(self, impl, sandbox, seed):
         drive_behind(impl, sandbox, seed, capacity=8, failures=True,
@@ -721,11 +710,7 @@ class TestDurability:
 
     def test_random_sequences_lose_nothing(self, impl, sandbox):
         """random sets, gets and flushes in a tiny cache, then close: every latest value in the store"""
-        for seed in range(40):  # seeded runs; the first that fails is reported
-            try:
-                self._test_random_sequences_lose_nothing_seed(impl, sandbox, seed)
-            except AssertionError as failure:
-                raise AssertionError(f"[seed={seed}] {failure}") from None
+        for_each_seed(range(40), lambda seed: self._test_random_sequences_lose_nothing_seed(impl, sandbox, seed))
 
     def _test_random_sequences_lose_nothing_seed(self, impl, sandbox, seed):
         drive_behind(impl, sandbox, seed, capacity=1 + seed % 2, failures=seed % 3 == 0,
