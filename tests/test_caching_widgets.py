@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
+from test_caching_models import NoSingleFlight
 from widget_tree import descendants, only
 
 from autograder.exercises import EXERCISES
@@ -187,18 +188,7 @@ def test_your_cache_aside_is_counted_beside_single_flight():
 
 
 def test_a_cache_aside_without_single_flight_shows_its_load_count():
-    class CheckLoadStore:
-        def __init__(self, cache, load):
-            self.cache, self.load = cache, load
-
-        def get(self, key):
-            value = self.cache.get(key)
-            if value is None:
-                value = self.load(key)
-                self.cache.set(key, value)
-            return value
-
-    text = only(stampede_chart(CheckLoadStore, _reference()["TTLCache"]), widgets.HTML).value
+    text = only(stampede_chart(NoSingleFlight, _reference()["TTLCache"]), widgets.HTML).value
     assert "called load 16 time(s) (single flight: 1)" in text, text
 
 

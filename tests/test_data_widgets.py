@@ -11,7 +11,7 @@ import sqlite3
 import ipywidgets as widgets
 import plotly.graph_objects as go
 import pytest
-from widget_tree import descendants, only
+from widget_tree import descendants, figure_of, html_of, only, trace
 
 from dspatterns.data.event_log import balance_as_of, ledger_history, replay_cost
 from dspatterns.data.outbox_model import (
@@ -32,20 +32,6 @@ from dspatterns.widgets.event_log_explorer import event_log_explorer
 from dspatterns.widgets.outbox_explorer import outbox_explorer
 from dspatterns.widgets.projection_lag import projection_explorer
 from dspatterns.widgets.saga_graph import saga_explorer
-
-
-def figure_of(widget) -> go.FigureWidget:
-    return only(widget, go.FigureWidget)
-
-
-def trace(figure, meta):
-    found = [t for t in figure.data if t.meta == meta]
-    assert len(found) == 1, f"expected one trace {meta!r}, found {[t.meta for t in figure.data]}"
-    return found[0]
-
-
-def html_of(widget) -> str:
-    return " ".join(w.value for w in descendants(widget) if isinstance(w, widgets.HTML))
 
 
 # --- small saga classes of a student's ------------------------------------------------------------

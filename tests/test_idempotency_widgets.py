@@ -12,9 +12,8 @@ import threading
 import time
 
 import ipywidgets as widgets
-import plotly.graph_objects as go
 import pytest
-from widget_tree import descendants, only
+from widget_tree import figure_of, html_of, only, trace
 
 from autograder.exercises import EXERCISES
 from dspatterns.idempotency.payments import (
@@ -32,20 +31,6 @@ from dspatterns.widgets.payment_demo import (
     YOURS,
     payment_demo,
 )
-
-
-def figure_of(widget) -> go.FigureWidget:
-    return only(widget, go.FigureWidget)
-
-
-def trace(figure, meta):
-    found = [t for t in figure.data if t.meta == meta]
-    assert len(found) == 1, f"expected one trace {meta!r}, found {[t.meta for t in figure.data]}"
-    return found[0]
-
-
-def html_of(widget) -> str:
-    return " ".join(w.value for w in descendants(widget) if isinstance(w, widgets.HTML))
 
 
 # --- a student's classes ----------------------------------------------------------------------------

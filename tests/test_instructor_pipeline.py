@@ -8,8 +8,10 @@ and no submitted file is changed.
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -122,8 +124,10 @@ def test_crafted_submission_earns_exactly_what_its_code_earns(graded_class, stud
 def test_feedback_names_what_happened(graded_class, student):
     course, *_ = graded_class
     text = feedback_text(course, student)
+    remarks = [line.strip() for line in html.unescape(re.sub(r"<[^>]+>", "", text)).splitlines()
+               if line.strip().startswith(("note:", "your ", "problem"))]
     for phrase in CASES[student][2]:
-        assert phrase in text, f"{student}'s feedback should say {phrase!r}"
+        assert phrase in text, f"{student}'s feedback should say {phrase!r}; its remarks: {remarks[:8]}"
     assert "BEGIN HIDDEN TESTS" not in text and "grade(" not in text
 
 
