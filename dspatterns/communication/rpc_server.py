@@ -36,15 +36,16 @@ request arrives (keep them quick: they hold up the whole server while they run):
   timeout is for.
 * ``error(request) -> str | None``: a string is sent back as an error reply instead of the result
   (the method does not run), as a server that fails for its own reasons does.
-* ``delay(request) -> seconds`` (or None for none): added before the reply leaves. A longer delay for an earlier request
-  reorders replies on purpose, whatever the method.
+* ``delay(request) -> seconds`` (or None for none): added before the reply leaves. A longer delay
+  for an earlier request reorders replies on purpose, whatever the method.
 
 An option that raises, or returns something else, gets the request an error reply that says so,
 rather than a dead server thread nobody sees.
 
 ``server.log`` records, per request, its connection, id, method, when it arrived and when its reply
 left (seconds since ``start()``, from ``time.monotonic()``), and how it ended, for drawing a sequence
-diagram of what really happened. Requests still in flight show as ``"pending"``.
+diagram of what really happened. Requests still in flight show as ``"pending"``; a reply is logged as
+it is written, so a client that holds a reply finds it in the log already.
 
 Everything is bounded so that a notebook cell or a test can never hang on the server: it listens on
 127.0.0.1 only (or on a listening socket handed to it, ``sock=``, so a grader can create the socket
@@ -52,6 +53,8 @@ inside a sandbox's network namespace and the server never binds anything itself)
 ``max_line`` bytes; at most ``max_connections`` connections are open at once, each with at most
 ``max_in_flight`` requests being answered; a sleep or delay lasts at most ``max_wait`` seconds; with a
 ``lifetime`` the server stops itself; and ``close()`` closes every connection and joins its thread.
+A connection over the limit gets one error line (id null) saying so, then is closed. A client that
+half-closes its connection still gets the replies to what it sent before.
 """
 from __future__ import annotations
 
@@ -369,7 +372,8 @@ class RpcServer:
     def _answer_later(self, conn: _Connection, line: bytes | None, arrived: float) -> asyncio.Task | None:
         """Log the line as it arrives, decide how to misbehave, and leave the reply to a task of its own."""
         if line is None:
-            message, problem, reply_id = None, f"invalid request: the line is longer than {self.max_line} bytes", None
+            message, reply_id = None, None
+            problem = f"invalid request: the line is longer than {self.max_line} bytes"
         else:
             message, problem, reply_id = _parse(line)
         if problem is not None:
@@ -386,7 +390,7 @@ class RpcServer:
             injected = self._option_says(request, "error", (str, type(None)))
             delay = self._option_says(request, "delay", (int, float, type(None))) or 0.0
             if isinstance(delay, bool) or not 0 <= delay <= self.max_wait:
-                raise _Failure(f"the server's delay option returned {delay!r}, not 0 to {self.max_wait:g} seconds")
+                raise _Failure(f"the server's delay option returned {delay!r}, not 0 to {self.max_wait:g} s")
         except _Failure as failure:
             return asyncio.create_task(self._reply(conn, index, _error_reply(request.id, failure), 0.0))
         if injected is not None:
