@@ -267,7 +267,7 @@ class RpcServer:
         try:
             try:
                 loop.run_until_complete(self._listen(loop))
-            except BaseException as exc:  # noqa: BLE001 - handed to start(), which raises it
+            except BaseException as exc:  # handed to start(), which raises it
                 self._start_error = exc
                 return
             finally:
@@ -403,7 +403,7 @@ class RpcServer:
             return None
         try:
             answer = option(request)
-        except Exception as exc:  # noqa: BLE001 - reported to the client instead of killing the server
+        except Exception as exc:  # reported to the client instead of killing the server
             raise _Failure(f"the server's {name} option raised {type(exc).__name__}: {exc}") from exc
         if kinds is bool:
             return bool(answer)
