@@ -7,6 +7,10 @@ import time
 
 from autograder.sandbox.rpc import STABLE_HASHES
 
+# Real seconds a call that must not wait gets to return, in the suites that use real threads. A
+# correct call needs milliseconds, even on a loaded machine (benchmarks/verdicts_under_load.py); a
+# call that wrongly waits costs its check this long, so it bounds how long a buggy answer is graded.
+SETTLE = 2.0
 
 class Boom(Exception):
     """The failure the tests' fake dependency raises."""
@@ -55,6 +59,7 @@ def for_each_seed(seeds, check) -> None:
             check(seed)
         except AssertionError as failure:
             raise AssertionError(f"[seed={seed}] {failure}") from None
+
 
 def wait_until(predicate, timeout: float = 30.0) -> bool:
     """Poll ``predicate`` until it holds or ``timeout`` real seconds pass (for thread tests only)."""

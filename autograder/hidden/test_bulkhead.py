@@ -18,9 +18,8 @@ from collections import Counter
 
 import pytest
 
-from support import Background, Boom, Gate, expect, expect_equal, only_callable, wait_until
+from support import SETTLE, Background, Boom, Gate, expect, expect_equal, only_callable, wait_until
 
-SETTLE = 5.0  # seconds a call that must not wait gets to return (it needs milliseconds)
 
 
 def fill(bulkhead, n, gate):

@@ -34,6 +34,7 @@ from collections import OrderedDict
 
 import pytest
 from support import (
+    SETTLE,
     Background,
     Boom,
     contract_clock,
@@ -45,7 +46,6 @@ from support import (
 
 from dspatterns.testing import FakeClock
 
-SETTLE = 5.0  # seconds a thread that must not wait gets to finish (it needs milliseconds)
 ABSENT = "<absent>"  # the default the suite passes to get, so None stays a value
 
 

@@ -30,11 +30,10 @@ import threading
 
 import pytest
 import support
-from support import contract_clock, expect, expect_equal, only_callable, wait_until
+from support import SETTLE, contract_clock, expect, expect_equal, only_callable, wait_until
 
 from dspatterns.testing import FakeClock
 
-SETTLE = 5.0  # seconds a call that must not wait gets to return (it needs milliseconds)
 HELD = 15.0   # seconds a held handler waits for its gate before giving up (only if a test broke)
 
 
