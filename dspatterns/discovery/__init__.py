@@ -1,0 +1,8 @@
+"""Service-discovery patterns: models the course uses to show what a registry sees and how balancers spread load.
+
+Everything here is a seeded or purely arithmetic model over virtual time that returns plain numbers
+(sample times, names seen healthy, outstanding requests per instance), so a figure or a test can ask
+"when did the registry notice?" or "how busy did the busiest instance get?" directly. None of it is a
+registry or a balancer you could submit: ``ServiceRegistry``, ``RoundRobinBalancer`` and
+``LeastConnectionsBalancer`` are the exercise, written against the contract in the exercise notebook.
+"""
