@@ -29,7 +29,8 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-RANDOM, ROUND_ROBIN, LEAST_CONNECTIONS, TWO_CHOICES = "random", "round robin", "least connections", "power of two choices"
+RANDOM, ROUND_ROBIN = "random", "round robin"
+LEAST_CONNECTIONS, TWO_CHOICES = "least connections", "power of two choices"
 POLICIES = (RANDOM, ROUND_ROBIN, LEAST_CONNECTIONS, TWO_CHOICES)
 
 PARETO_SHAPE = 1.5  # heavy-tailed: finite mean, infinite variance
