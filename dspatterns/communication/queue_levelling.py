@@ -136,7 +136,7 @@ def levelling_run(
     seed: int,
     rate: float = 1.5,
     service_time: float = 1.0,
-    duration: float = 300.0,
+    duration: float = 600.0,
     sample_interval: float = 1.0,
 ) -> LevellingRun:
     """Send ``rate`` messages per second on average, in bursts of ``burst_size``, for ``duration`` seconds.
