@@ -285,8 +285,8 @@ def mmc_simulation(
     if not 0 <= warmup < customers:
         raise ValueError(f"need 0 <= warmup < customers, got warmup={warmup!r}, customers={customers!r}")
     rng = random.Random(seed)
-    sent_at = list(itertools.accumulate(rng.expovariate(arrival_rate) for _ in range(customers)))
-    work = [rng.expovariate(service_rate) for _ in range(customers)]
+    sent_at = list(itertools.accumulate(_exponentials(rng, arrival_rate, customers)))
+    work = _exponentials(rng, service_rate, customers)
     started = _fifo_starts(sent_at, work, servers)
 
     waits = [start - sent for start, sent in zip(started[warmup:], sent_at[warmup:])]
@@ -299,12 +299,18 @@ def mmc_simulation(
     )
 
 
+def _exponentials(rng: random.Random, rate: float, count: int) -> list[float]:
+    """``count`` draws of ``rng.expovariate(rate)``, the same numbers, without a Python call per draw."""
+    draw, log = rng.random, math.log
+    return [-log(1.0 - draw()) / rate for _ in range(count)]
+
+
 def _fifo_starts(sent_at: Sequence[float], work: Sequence[float], consumers: int) -> list[float]:
     """``_serve``'s start times without SimPy: in FIFO order, each message takes the first worker free."""
     free_at = [0.0] * consumers  # a heap: when each worker is next free
     started = []
     for sent, busy in zip(sent_at, work):
-        start = max(free_at[0], sent)
+        start = free_at[0] if free_at[0] > sent else sent
         heapq.heapreplace(free_at, start + busy)
         started.append(start)
     return started
