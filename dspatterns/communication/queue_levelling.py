@@ -439,6 +439,10 @@ class _VisibilityQueue:
         self._log(ACKED, message, delivery, consumer)
         return True
 
+    def crashed(self, message: int, delivery: int, consumer: int) -> None:
+        """Only logged: the queue cannot tell a dead consumer from a slow one, the timeout does that."""
+        self._log(CRASHED, message, delivery, consumer)
+
     def _expire(self, message: int, delivery: int):
         yield self.env.timeout(self.visibility_timeout)
         lease = self.leases.get(message)
@@ -493,7 +497,7 @@ def redelivery_run(
             work = rng.uniform(*service_time)
             if message in poisoned or rng.random() < crash_rate:
                 yield env.timeout(rng.uniform(0.0, work))
-                queue._log(CRASHED, message, delivery, name)
+                queue.crashed(message, delivery, name)
                 yield env.timeout(restart_time)
                 continue
             yield env.timeout(work)
