@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from dspatterns.caching.redis_server import RedisUnavailable, redis_server
+from dspatterns.caching.redis_server import RedisUnavailable, find_redis_binary, redis_server
 from dspatterns.communication.redis_streams import StreamQueue, poll_until, streams_demo
 
 TIMEOUT_S = 0.15
@@ -23,10 +23,11 @@ _names = itertools.count()
 @pytest.fixture(scope="module")
 def server():
     try:
-        with redis_server() as running:
-            yield running
-    except RedisUnavailable as missing:
+        find_redis_binary()
+    except RedisUnavailable as missing:  # only a missing binary skips; a server that fails to start is an error
         pytest.skip(f"no redis-server binary: {missing}")
+    with redis_server() as running:
+        yield running
 
 
 @pytest.fixture
