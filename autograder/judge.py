@@ -12,6 +12,7 @@ import dataclasses
 import io
 import os
 import resource
+import socket
 import sys
 import time
 from pathlib import Path
@@ -57,6 +58,57 @@ def missing_names_message(exercise: Exercise, loaded, asked: str) -> str:
     return text
 
 
+# A wait in the student's event loop must end before the channel's own call limit (10 s by
+# default) gives up on the answer.
+MAX_ASYNC_WAIT = 8.0
+
+
+class AsyncDriver:
+    """The judge's end of ``sandbox/event_loop.EventLoopThread``: calls given as ``(function, args, kwargs)`` with the
+    functions taken from the student's module (proxies), outcomes as ``rpc.Outcome``."""
+
+    def __init__(self, remote):
+        self._remote = remote
+
+    def run(self, function, *args, timeout: float = 5.0, **kwargs) -> rpc.Outcome:
+        """One call, awaited in the loop: ``loop.run(client.connect).result()``."""
+        return self.gather([(function, args, kwargs)], timeout=timeout)[0]
+
+    def gather(self, calls, timeout: float = 5.0) -> list[rpc.Outcome]:
+        """All ``calls`` started at once, in order; waits for every one (at most ``timeout``)."""
+        return self.start(calls, timeout=timeout).wait()
+
+    def start(self, calls, timeout: float = 5.0) -> "RunningCalls":
+        """The calls started, without waiting: for arranging what the server does meanwhile."""
+        if not 0 < timeout <= MAX_ASYNC_WAIT:
+            raise ValueError(f"timeout must be in (0, {MAX_ASYNC_WAIT:g}] seconds, got {timeout!r}")
+        calls = [(c[0], list(c[1]) if len(c) > 1 else [], dict(c[2]) if len(c) > 2 else {})
+                 for c in calls]
+        return RunningCalls(self._remote.start(calls, timeout))
+
+
+class RunningCalls:
+    def __init__(self, remote):
+        self._remote = remote
+
+    def done(self) -> list[bool]:
+        return list(self._remote.done())
+
+    def wait(self, timeout: float | None = None) -> list[rpc.Outcome]:
+        """Every call's outcome, once all are done or the start's timeout (or this ``timeout``,
+        if sooner) has passed; a call still running then is cancelled (a ``RuntimeError``)."""
+        return [_outcome(ok, value) for ok, value in self._remote.wait(timeout)]
+
+
+def _outcome(ok, value) -> rpc.Outcome:
+    if not ok:
+        return rpc.Outcome(error=value)
+    if isinstance(value, rpc.Proxy):
+        return rpc.Outcome(error=rpc.NotPlainData(
+            f"returned a {value._type_name} object where plain data was expected"))
+    return rpc.Outcome(value)
+
+
 class StudentProcess:
     """The hidden suites' ``sandbox`` fixture: what a suite may do in the student's process
     besides using the contract's names, so that checks calling the code many times with plain data
@@ -80,6 +132,22 @@ class StudentProcess:
         """``rpc.STABLE_HASHES[name]`` made in the student's process: a known ``hash_fn`` that
         costs no round trip per call (the suite computes the same values with its own copy)."""
         return self._peer().new("hash", name)
+
+    def listener(self) -> socket.socket:
+        """A listening TCP socket on 127.0.0.1 made inside the student's network namespace and
+        handed over as a file descriptor: a suite's server accepts on it here, the student's code
+        connects to ``listener.getsockname()`` there, and no port opens on the host's network,
+        where student code could not reach it anyway and anything else could."""
+        sock = self._peer().new("listener")
+        if not isinstance(sock, socket.socket):
+            raise rpc.ProtocolError("the sandbox answered a listener request without a socket")
+        return sock
+
+    def event_loop(self) -> AsyncDriver:
+        """An asyncio loop in a thread of the student's process, to run their coroutines there
+        (see ``sandbox/event_loop.py``): ``loop.run(client.connect).result()``,
+        ``loop.gather([(client.call, args, kwargs), ...])``."""
+        return AsyncDriver(self._peer().new("event_loop"))
 
     @contextlib.contextmanager
     def another_process(self, hash_seed: int):

@@ -91,7 +91,7 @@ class Sandbox:
         self._workdir = tempfile.mkdtemp(prefix="dsp-sandbox-")
         scratch = Path(self._workdir) / "scratch"
         scratch.mkdir()
-        for name in ("runner.py", "rpc.py"):
+        for name in ("runner.py", "rpc.py", "event_loop.py"):
             shutil.copy(HERE / name, scratch)
         with open(scratch / "code.json", "w", encoding="utf-8") as handle:
             json.dump(self.cells, handle)

@@ -302,18 +302,28 @@ class Peer:
         request_id = message.get("id")
         try:
             value = self._perform(message)
+            handed_over = value if isinstance(value, HandOver) else None
+            if handed_over is not None:
+                value = handed_over.sock
             wire = value.wire if isinstance(value, _Encoded) else self.encode(value)
-            return {"op": "ok", "id": request_id, "value": wire}
+            reply = {"op": "ok", "id": request_id, "value": wire}
+            if handed_over is not None:
+                reply[_HANDED_OVER] = handed_over.sock  # closed here once the reply has left
+            return reply
         except BaseException as exc:  # everything the other side caused goes back to it
             if isinstance(exc, (SystemExit, KeyboardInterrupt)) and self.side == "judge":
                 exc = RuntimeError(f"{type(exc).__name__} refused")
             return {"op": "err", "id": request_id, "error": self._encode_exception(exc)}
 
     def _reply(self, reply: dict) -> None:
+        handed_over = reply.pop(_HANDED_OVER, None)
         try:
             self.send(reply)
         except (ChannelClosed, ProtocolError):
             pass
+        finally:
+            if handed_over is not None:
+                handed_over.close()
 
     def _perform(self, message: dict):
         handler = (_GUARDED if self.restricted else _SANDBOX).get(message.get("kind"))
@@ -625,8 +635,39 @@ def md5_hash(text: str) -> int:
 
 
 STABLE_HASHES = {"md5": md5_hash}
+
+
+class HandOver:
+    """A socket this side gives away: it leaves as a file descriptor with the reply, and this
+    side's copy is closed once the reply has gone, so nothing here can use it afterwards."""
+
+    __slots__ = ("sock",)
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+
+
+_HANDED_OVER = "handed_over"  # the reply's key for it, taken out before the reply is encoded
+
+
+def loopback_listener() -> HandOver:
+    """A listening TCP socket on 127.0.0.1 of this process's network: in a sandbox, its own
+    namespace, which nothing on the host can reach. A suite's server accepts on it (in the judge)
+    and the student's code connects to its port, so that server is on no network but the sandbox's."""
+    return HandOver(socket.create_server(("127.0.0.1", 0), backlog=128))
+
+
+def _event_loop():
+    if __package__:
+        from .event_loop import EventLoopThread
+    else:  # in a sandbox, copied beside the runner and this module
+        from event_loop import EventLoopThread
+    return EventLoopThread()
+
+
 # What the judge may make in the student's process.
-FACTORIES = {"random": random.Random, "hash": STABLE_HASHES.__getitem__}
+FACTORIES = {"random": random.Random, "hash": STABLE_HASHES.__getitem__,
+             "listener": loopback_listener, "event_loop": _event_loop}
 
 
 def _batch(peer, obj, message):
