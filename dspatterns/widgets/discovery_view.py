@@ -68,7 +68,7 @@ def topology_figure(instances: int = 3) -> go.Figure:
             marker={"size": 26, "color": [NODE_COLOURS.get(n, "#1565c0") for n in nodes]}), row=1, col=column)
     figure.update_xaxes(visible=False, range=[-0.4, 2.4])
     figure.update_yaxes(visible=False, range=[-0.9, 1.6])
-    figure.update_layout(height=380, template="plotly_white", margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    figure.update_layout(height=380, template="plotly_white", margin={"l": 10, "r": 10, "t": 90, "b": 10},
                          title={"text": "Who asks the registry, and who picks the instance", "font": {"size": 14}})
     return figure
 

@@ -149,7 +149,7 @@ def _series(timeline: RegistryTimeline, verdict: RegistryVerdict | None) -> dict
         if not row.graceful:
             delay_x += [row.stopped_at, row.vanished_at, None]
             delay_y += [lanes[row.instance] + 0.3] * 2 + [None]
-            delay_text += [f"{row.instance}: handed out for {row.delay:.2f} s after it crashed", "", ""]
+            delay_text += [f"{row.delay:.2f} s", "", ""]
     series = {
         LISTED: {"x": listed_x, "y": listed_y},
         HEARTBEATS: {"x": beat_x, "y": beat_y},
@@ -209,8 +209,10 @@ def _figure(timeline: RegistryTimeline, verdict: RegistryVerdict | None) -> go.F
         VANISHED: {"mode": "markers", "marker": {"symbol": "circle-open", "size": 14, "line": {"width": 3},
                                                  "color": COLOURS[VANISHED]},
                    "hovertemplate": "%{text}<extra></extra>"},
-        DELAYS: {"mode": "lines+markers", "line": {"color": COLOURS[DELAYS], "width": 2},
-                 "marker": {"symbol": "line-ns-open", "size": 10}, "hovertemplate": "%{text}<extra></extra>"},
+        DELAYS: {"mode": "lines+markers+text", "line": {"color": COLOURS[DELAYS], "width": 2},
+                 "marker": {"symbol": "line-ns-open", "size": 10}, "textposition": "top right",
+                 "textfont": {"size": 11, "color": COLOURS[DELAYS]},
+                 "hovertemplate": "still handed out %{text} after it crashed<extra></extra>"},
         YOURS: {"mode": "lines", "line": {"color": COLOURS[YOURS], "width": 3}, "hoverinfo": "skip"},
         FIRST_DIFFERENCE: {"mode": "markers", "marker": {"symbol": "star", "size": 18, "color": COLOURS[FIRST_DIFFERENCE]},
                            "hovertemplate": "first difference, %{text}<extra></extra>"},
