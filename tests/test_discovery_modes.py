@@ -19,6 +19,7 @@ from dspatterns.discovery.discovery_modes import (
     failover_report,
     failover_study,
 )
+from dspatterns.discovery.ttl_tradeoff import TtlSetting, ttl_table
 
 SEEDS = (0, 1, 2)
 
@@ -91,3 +92,25 @@ def test_the_topologies_differ_in_who_looks_up_and_who_picks():
     assert [b for _, b in server.out_edges("client")] == [ROUTER]
     assert all(server.has_edge(f"instance-{i}", "registry") for i in range(3))
     assert set(positions) == set(server.nodes)
+
+
+# --- the ttl trade-off table ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("ttl, interval, survived", [(3.0, 1.0, 1), (10.0, 3.0, 2), (30.0, 10.0, 1), (3.5, 1.0, 2),
+                                                     (1.0, 2.0, 0), (2.0, 2.0, 0)])
+def test_lost_heartbeats_survived_follow_the_strict_rule(ttl, interval, survived):
+    # k lost in a row: the next heartbeat comes (k + 1) * interval after the last one seen, and must be < ttl
+    expected = max([k for k in range(20) if (k + 1) * interval < ttl], default=-1)
+    assert TtlSetting(ttl, interval, 10).lost_heartbeats_survived == max(0, expected) == survived
+
+
+def test_the_ttl_table_agrees_with_the_registry_timeline():
+    from dspatterns.discovery.registry_timeline import registry_timeline
+
+    setting = TtlSetting(10.0, 3.0, 2_000)
+    stops = {f"i{k}": 0.25 * k for k in range(1, 48)}
+    run = registry_timeline(list(stops), 3.0, 10.0, stops, horizon=30.0, step=0.25)
+    delays = [row.delay for row in run.detections]
+    assert setting.fastest_detection < min(delays) and max(delays) == setting.slowest_detection
+    assert setting.heartbeats_per_second == pytest.approx(2_000 / 3)
+    assert ttl_table([(10.0, 3.0)], 2_000).splitlines()[1].split() == ["10", "3", "7", "to", "10", "s", "667", "2"]
