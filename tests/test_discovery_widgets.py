@@ -110,6 +110,14 @@ class RoundRobin:
         return address
 
 
+class RoundRobinFromTheThird(RoundRobin):
+    """Correct: the contract does not say where the turn starts."""
+
+    def __init__(self, registry, service):
+        super().__init__(registry, service)
+        self.turn = 2
+
+
 class SkippingRoundRobin(RoundRobin):
     """The bug: the turn advances twice, so every other instance is never picked."""
 
@@ -331,6 +339,17 @@ def test_a_round_robin_that_skips_is_marked_at_its_second_pick():
     verdict = check_balancer(SkippingRoundRobin, ROUND_ROBIN, 8, "exponential")
     assert verdict.first_break[:2] == (1, 2), verdict.text  # after 10.0.0.1 comes 10.0.0.2, not 10.0.0.3
     assert "round robin after 10.0.0.1:8080 picks 10.0.0.2:8080" in verdict.text
+
+
+def test_choices_the_contract_leaves_open_are_named_but_not_marked():
+    start = check_balancer(RoundRobinFromTheThird, ROUND_ROBIN, 8, "exponential")
+    assert start.first_break is None and start.first_other_pick == (0, 2, 0), start.text
+    assert "up to request #0, where yours chose 10.0.0.3:8080 and the model 10.0.0.1:8080: a different start" \
+        in start.text
+    tie = check_balancer(LeastConnections, LEAST_CONNECTIONS, 8, "exponential")
+    assert tie.first_break is None and "a tie the contract leaves open" in tie.text, tie.text
+    explorer = balancer_explorer(RoundRobinFromTheThird, LeastConnections)
+    assert trace(figure_of(explorer), BALANCER_DIFFERENCE).x == ()
 
 
 def test_a_stub_balancer_is_reported_in_one_line():

@@ -31,6 +31,7 @@ from dspatterns.discovery.load_balancing import (
     LEAST_CONNECTIONS,
     POLICIES,
     ROUND_ROBIN,
+    BalancingRun,
     compare_policies,
     request_stream,
 )
@@ -69,6 +70,18 @@ class BalancerVerdict:
     first_break: tuple[int, int, str] | None = None  # (request number, instance index, what the rule wanted)
     breaks: int = 0
     problem: str | None = None
+    first_other_pick: tuple[int, int, int] | None = None  # (request number, yours, the model's) where they part
+
+    def _parting(self) -> str:
+        """Where your picks and the model's part, which is no error when the rule allows both."""
+        if self.first_other_pick is None:
+            return f" Every pick is the model's {self.policy} pick."
+        n, yours, model = self.first_other_pick
+        if self.first_break is not None and self.first_break[0] == n:
+            return ""
+        allowed = "a different start" if self.policy == ROUND_ROBIN else "a tie the contract leaves open"
+        return (f" Your picks follow the model's up to request #{n}, where yours chose {address_of(yours)} and "
+                f"the model {address_of(model)}: {allowed}, so the loads differ from there on.")
 
     @property
     def text(self) -> str:
@@ -77,16 +90,24 @@ class BalancerVerdict:
             return head + html.escape(self.problem, quote=False)
         peak = f"busiest instance held {max(self.max_load)} at once; "
         if self.first_break is None:
-            return head + peak + f"every one of its {REQUESTS:,} picks follows the {self.policy} rule."
+            return (head + peak + f"every one of its {REQUESTS:,} picks follows the {self.policy} rule."
+                    + self._parting())
         n, index, wanted = self.first_break
         return head + peak + html.escape(
             f"request #{n} went to {address_of(index)}, but {wanted} ({self.breaks:,} of {REQUESTS:,} picks "
-            "break the rule).", quote=False)
+            "break the rule).", quote=False) + self._parting()
 
 
 def check_balancer(balancer_class: type, policy: str, instances: int, cost: str, *, seed: int = 0,
-                   registry_class: type | None = None) -> BalancerVerdict:
-    """Send the explorer's requests through ``balancer_class(registry, "api")`` and check each pick."""
+                   registry_class: type | None = None, model: BalancingRun | None = None) -> BalancerVerdict:
+    """Send the explorer's requests through ``balancer_class(registry, "api")`` and check each pick.
+
+    Beside the rule, it notes the first request where your pick and the model's (on the same requests)
+    part: the same as a rule break, or a choice the contract leaves open (a tie, a starting point).
+    """
+    if model is None:
+        model = compare_policies(instances, REQUESTS, seed=seed, cost=cost, load=LOAD, policies=(policy,))[policy]
+    model_picks = [request.instance for request in model.requests]
     name = getattr(balancer_class, "__name__", repr(balancer_class))
     addresses = [address_of(k) for k in range(instances)]
     index_of = {address: k for k, address in enumerate(addresses)}
@@ -110,7 +131,7 @@ def check_balancer(balancer_class: type, policy: str, instances: int, cost: str,
     free_at = [0.0] * instances
     outstanding = [0] * instances
     peaks = [0] * instances
-    previous, first, breaks = None, None, 0
+    previous, first, breaks, parted = None, None, 0, None
     for n, (arrival, request_cost) in enumerate(stream):
         clock.now = arrival
         while pending and pending[0][0] <= arrival:
@@ -135,12 +156,14 @@ def check_balancer(balancer_class: type, policy: str, instances: int, cost: str,
             breaks += 1
             first = first or (n, target, wanted)
         previous = target
+        if parted is None and target != model_picks[n]:
+            parted = (n, target, model_picks[n])
         finished = max(arrival, free_at[target]) + request_cost
         free_at[target] = finished
         heapq.heappush(pending, (finished, target))
         outstanding[target] += 1
         peaks[target] = max(peaks[target], outstanding[target])
-    return BalancerVerdict(name, policy, tuple(peaks), first, breaks)
+    return BalancerVerdict(name, policy, tuple(peaks), first, breaks, first_other_pick=parted)
 
 
 def _rule_broken(policy: str, target: int, previous: int | None, outstanding: list[int]) -> str | None:
@@ -151,14 +174,19 @@ def _rule_broken(policy: str, target: int, previous: int | None, outstanding: li
         return None
     fewest = min(outstanding)
     if outstanding[target] != fewest:
-        return (f"it held {outstanding[target]} open requests while "
+        return (f"it held {_open(outstanding[target])} while "
                 f"{address_of(outstanding.index(fewest))} held {fewest}")
     return None
 
 
+def _open(count: int) -> str:
+    return f"{count} open request" + ("" if count == 1 else "s")
+
+
 def _state(instances: int, cost: str, seed: int, classes: dict[str, type], registry_class: type | None):
     runs = compare_policies(instances, REQUESTS, seed=seed, cost=cost, load=LOAD)
-    verdicts = {policy: check_balancer(cls, policy, instances, cost, seed=seed, registry_class=registry_class)
+    verdicts = {policy: check_balancer(cls, policy, instances, cost, seed=seed, registry_class=registry_class,
+                                       model=runs[policy])
                 for policy, cls in classes.items()}
     return runs, verdicts
 
