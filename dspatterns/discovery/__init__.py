@@ -2,7 +2,8 @@
 
 Everything here is a seeded or purely arithmetic model over virtual time that returns plain numbers
 (sample times, names seen healthy, outstanding requests per instance), so a figure or a test can ask
-"when did the registry notice?" or "how busy did the busiest instance get?" directly. None of it is a
+"when did the registry notice?", "how busy did the busiest instance get?" or "how many requests failed
+before every client's copy of the view caught up?" directly. None of it is a
 registry or a balancer you could submit: ``ServiceRegistry``, ``RoundRobinBalancer`` and
 ``LeastConnectionsBalancer`` are the exercise, written against the contract in the exercise notebook.
 """
