@@ -97,6 +97,13 @@ class IgnoresDeregistration(Registry):
         pass
 
 
+class NewestFirstRegistry(Registry):
+    """The bug: the right addresses, but the newest registration first."""
+
+    def instances(self, service):
+        return list(reversed(super().instances(service)))
+
+
 class RoundRobin:
     def __init__(self, registry, service):
         self.registry, self.service, self.turn = registry, service, 0
@@ -228,6 +235,13 @@ def test_an_inclusive_ttl_is_marked_where_the_crash_should_have_dropped_out():
 def test_a_registry_that_ignores_deregistration_is_marked_at_the_clean_shutdown():
     verdict = check_registry_class(IgnoresDeregistration, scenario(3.0, 1.0))
     assert verdict.first_difference[0] == 12.5, verdict.text  # the first sample after 12.4
+
+
+def test_a_registry_out_of_registration_order_is_marked_at_the_first_sample():
+    verdict = check_registry_class(NewestFirstRegistry, scenario(3.0, 1.0))
+    assert verdict.first_difference == (0.0, ("api-3", "api-2", "api-1"), ("api-1", "api-2", "api-3")), verdict.text
+    # from 20.0 s (api-4 dropped) only api-1 is left, and one address has one order: 17 samples agree
+    assert verdict.differences == 97 - 17
 
 
 def test_a_stub_registry_is_reported_in_one_line():
