@@ -6,6 +6,12 @@ dropped ``ttl`` after its last heartbeat), never from the widget. Bring your own
 and balancers below honour the contract in ``exercises/discovery/service_discovery.ipynb``; written
 here, in the test, because ``dspatterns`` must never contain one. The correct ones agree with the
 model everywhere, the buggy ones are shown the first point where they differ.
+
+Where the contract is silent the explorers take the reading a production balancer would and do not
+mark it: round robin may start at any instance (it must then go on in registration order), and least
+connections may break a tie between equally loaded instances any way it likes (the model goes round
+robin, the class here takes the first in registration order). The registry's order is not silent: the
+contract says registration order, so a different order is marked.
 """
 from __future__ import annotations
 
