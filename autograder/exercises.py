@@ -265,6 +265,22 @@ EXERCISES: dict[str, Exercise] = {
                 "expiry": "a key expires ttl seconds after it was stored",
             },
         ),
+        Exercise(
+            name="service_discovery",
+            assignment="discovery",
+            section="Service discovery",
+            required_names=("ServiceRegistry", "RoundRobinBalancer", "LeastConnectionsBalancer"),
+            parts={
+                "registry": "ServiceRegistry: register, heartbeat, deregister; an instance is "
+                            "listed while clock() - last_seen < ttl, in registration order; "
+                            "KeyError for an unknown heartbeat",
+                "round_robin": "RoundRobinBalancer: picks only healthy instances, each in turn, "
+                               "also as the healthy set changes; LookupError when none is healthy",
+                "least_connections": "LeastConnectionsBalancer: the least loaded healthy instance "
+                                     "(picks minus releases, ties in registration order); "
+                                     "LookupError when none is healthy",
+            },
+        ),
     ]
 }
 
