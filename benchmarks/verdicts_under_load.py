@@ -55,6 +55,7 @@ REAL_TIME_PARTS: dict[str, set[str]] = {
     "cache_aside": {"single_flight"},  # real threads miss one key at once
     "write_policies": set(),
     "idempotency": {"conflicts"},  # a real thread holds the first call inside the handler
+    "service_discovery": set(),  # a fake clock and batched picks; the contract asks for no threads
 }
 # The subset --quick grades: the parts whose outcomes wait on a real timeout, a real max_wait or
 # threads racing (bulkhead's limits/errors tests hold calls in gates confirmed entered, and timeout's
@@ -74,6 +75,7 @@ QUICK_PARTS: dict[str, set[str]] = {
     "cache_aside": {"single_flight"},
     "write_policies": set(),
     "idempotency": {"conflicts"},
+    "service_discovery": set(),
 }
 # The mutants --quick grades: caught in QUICK_PARTS by tests that wait on real time or threads.
 QUICK_MUTANTS: dict[str, tuple[str, ...]] = {
@@ -91,6 +93,7 @@ QUICK_MUTANTS: dict[str, tuple[str, ...]] = {
     "cache_aside": (),
     "write_policies": (),
     "idempotency": (),
+    "service_discovery": (),
 }
 
 
