@@ -606,7 +606,7 @@ class TestRoundRobin:
         orders, billing = scene.round_robin("orders", "orders"), scene.round_robin("billing", "billing")
         first = scene.picks(orders, "orders", 2)
         check_turns(scene, first, [addr(1), addr(2), addr(3)], "orders")
-        check_turns(scene, scene.picks(billing, "billing", 6), [addr(11), addr(12), addr(13)],
+        check_turns(scene, scene.picks(billing, "billing", 4), [addr(11), addr(12), addr(13)],
                     "billing")
         check_turns(scene, scene.picks(orders, "orders", 4), [addr(1), addr(2), addr(3)], "orders",
                     already=first)  # billing's picks took none of orders' turns
