@@ -452,6 +452,24 @@ class TestRegistry:
                f"1.0 s later (ttls 1.0 and 5.0): expected {([], [addr(2)])!r}, got {got!r}\n"
                f"  replay: {replay}; clock.advance(1.0)")
 
+    def test_the_default_ttl_is_ten_seconds(self, impl, sandbox):
+        """ServiceRegistry(clock=clock) keeps an instance for 10 seconds, the default ttl"""
+        clock = FakeClock()
+        registry = impl.ServiceRegistry(clock=contract_clock(clock))
+        replay = "clock = FakeClock(); registry = ServiceRegistry(clock=clock); " \
+                 f"registry.register('orders', 'o1', {addr(1)!r})"
+        registry.register("orders", "o1", addr(1))
+        clock.advance(9.75)
+        got = as_list(registry.instances("orders"))
+        expect(got == [addr(1)], f"registry.instances('orders') 9.75 s after the registration, with "
+                                 f"the default ttl of 10.0: expected {[addr(1)]!r}, got {got!r}\n"
+                                 f"  replay: {replay}; clock.advance(9.75); registry.instances('orders')")
+        clock.advance(0.25)
+        got = as_list(registry.instances("orders"))
+        expect(got == [], f"registry.instances('orders') 10.0 s after the registration, with the "
+                          f"default ttl of 10.0: expected [], got {got!r}\n  replay: {replay}; "
+                          f"clock.advance(9.75); clock.advance(0.25); registry.instances('orders')")
+
     def test_reads_the_clock_it_is_given(self, impl, sandbox):
         """the registry reads the clock it was given, never the real time"""
         scene = Scene(impl, sandbox, ttl=3.0, start=50_000.0)
