@@ -1,0 +1,167 @@
+"""Replay the course's redelivery model on a student's ``WorkQueue``, on a fake clock, step by step.
+
+``redelivery_run`` (the course's SimPy model) logs every receive, ack, crash, timeout and dead letter.
+``replay_on`` sends the same messages at the same instants to ``queue_class(visibility_timeout,
+max_deliveries, clock)`` and, at each logged instant, sets the fake clock there and does what the
+model's consumers did: a receive calls ``receive(1)``, an ack calls ``ack(id)``. After each instant it
+checks what the contract pins down against the model: the message received and its ``.deliveries``,
+``len(queue)``, and ``.dead_letters``. It stops at the first difference and says where.
+
+Two things the contract leaves open are not held against a queue:
+
+* **Order between a redelivered message and fresh ones.** Fresh messages come out in send order; where
+  a message that timed out goes is not said (the model puts it at the back; a queue that keeps it in its
+  send-order place is as correct). If the queue hands out another message the model also had visible,
+  the replay says the orders differ and stops there, calling it a choice, not a bug.
+* **A late ack** (after the visibility timeout passed) is not replayed: whether it still counts is not
+  in the contract (the model ignores it; Redis, for one, accepts it if nobody reclaimed the entry).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import groupby
+
+from dspatterns.communication.queue_levelling import (
+    ACKED,
+    DEAD_LETTERED,
+    RECEIVED,
+    TIMED_OUT,
+    RedeliveryRun,
+)
+
+SAME = "same"
+# The fake clock reads each instant rounded to a multiple of 2**-20 s. The model schedules a timeout at
+# ``received + visibility_timeout`` in floating point, and a queue that computes ``now - received``
+# could see 4.999999999 where the model saw 5: a rounding difference no one should be told about. On
+# this grid (times below 1024 s) every difference is exact, so the timeout lands where the model's did.
+_GRID = 2.0 ** 20
+
+
+def _on_grid(time: float) -> float:
+    return round(time * _GRID) / _GRID
+DIFFERENT = "different"
+ORDER = "order"  # a different but allowed choice: the replay cannot go on comparing
+BROKE = "broke"
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """How far the queue kept step with the model, and the first place it did not (if any)."""
+
+    verdict: str
+    checked_instants: int
+    total_instants: int
+    at_time: float | None = None
+    detail: str = ""
+    dead_letters: tuple[int, ...] = ()  # the model's message numbers the queue dead-lettered
+
+    @property
+    def agrees(self) -> bool:
+        return self.verdict == SAME
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def replay_on(queue_class: type, run: RedeliveryRun, *, send_interval: float = 1.0) -> ReplayResult:
+    """Drive ``queue_class`` through ``run``'s events (``run`` from ``redelivery_run(send_interval=...)``)."""
+    clock = _Clock()
+    instants = [(time, list(events)) for time, events in groupby(run.events, key=lambda e: e.time)]
+    total = len(instants)
+    try:
+        queue = queue_class(visibility_timeout=run.visibility_timeout, max_deliveries=run.max_deliveries,
+                            clock=clock)
+    except Exception as exc:
+        return ReplayResult(BROKE, 0, total, 0.0, f"WorkQueue(...) raised {_line(exc)}")
+    ids: dict[int, object] = {}  # the model's message number -> the queue's id
+    sent = 0
+    model_visible: list[int] = []  # the model's view, to tell an allowed order choice from a bug
+    acked: set[int] = set()
+    dead: set[int] = set()
+
+    def send_until(time: float) -> None:
+        nonlocal sent
+        while sent < run.messages and sent * send_interval <= time:
+            clock.now = _on_grid(sent * send_interval)
+            ids[sent] = queue.send(f"job {sent}")
+            model_visible.append(sent)
+            sent += 1
+
+    for checked, (time, events) in enumerate(instants):
+        try:
+            send_until(time)
+            clock.now = _on_grid(time)
+            for event in events:
+                if event.kind == RECEIVED:
+                    problem = _check_receive(queue, ids, event, model_visible)
+                    if problem is not None:
+                        verdict, detail = problem
+                        return ReplayResult(verdict, checked, total, time, detail, _dead(queue, ids))
+                    model_visible.remove(event.message)
+                elif event.kind == ACKED:
+                    queue.ack(ids[event.message])
+                    acked.add(event.message)
+                elif event.kind == DEAD_LETTERED:
+                    dead.add(event.message)
+                elif event.kind == TIMED_OUT and event.delivery < run.max_deliveries:
+                    model_visible.append(event.message)
+            problem = _check_state(queue, ids, sent, acked, dead)
+        except Exception as exc:
+            return ReplayResult(BROKE, checked, total, time, f"your queue raised {_line(exc)}", ())
+        if problem is not None:
+            return ReplayResult(DIFFERENT, checked, total, time, problem, _dead(queue, ids))
+    return ReplayResult(SAME, total, total, None, "every instant agreed with the model", _dead(queue, ids))
+
+
+def _check_receive(queue, ids, event, model_visible) -> tuple[str, str] | None:
+    got = queue.receive(1)
+    expected = f"message {event.message} (delivery {event.delivery})"
+    if not got:
+        return DIFFERENT, f"the model handed out {expected}; receive(1) returned nothing"
+    if len(got) != 1:
+        return DIFFERENT, f"receive(1) returned {len(got)} messages"
+    message = got[0]
+    number = _number(ids, message.id)
+    if number != event.message:
+        if number in model_visible:
+            return ORDER, (f"the model handed out {expected}, yours message {number}: both were visible, and "
+                           "the contract does not order a redelivered message against fresh ones")
+        return DIFFERENT, f"the model handed out {expected}, yours message {number}, which the model held invisible"
+    if message.deliveries != event.delivery:
+        return DIFFERENT, f"{expected}: yours says .deliveries == {message.deliveries}"
+    return None
+
+
+def _check_state(queue, ids, sent, acked, dead) -> str | None:
+    expected_len = sent - len(acked) - len(dead)
+    if len(queue) != expected_len:
+        return f"len(queue) is {len(queue)}, the model has {expected_len} (sent {sent}, acked {len(acked)}, dead {len(dead)})"
+    yours = set(_dead(queue, ids))
+    if yours != dead:
+        return f"dead letters: yours {sorted(yours)}, the model's {sorted(dead)}"
+    return None
+
+
+def _dead(queue, ids) -> tuple[int, ...]:
+    try:
+        return tuple(_number(ids, message.id) for message in queue.dead_letters)
+    except Exception:
+        return ()
+
+
+def _number(ids: dict[int, object], queue_id: object) -> int | None:
+    return next((number for number, known in ids.items() if known == queue_id), None)
+
+
+def _line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+Replayer = Callable[[type, RedeliveryRun], ReplayResult]

@@ -1,0 +1,167 @@
+"""A sequence diagram of one real run: several calls on one connection, replies out of order, one timeout.
+
+The question it answers: "what does a client have to do when calls share a connection?". Time flows
+down. The client's lifeline is on the left, the server's on the right; each call is an arrow across
+(its request) and an arrow back (its reply), both at the times they really happened against
+``RpcServer`` (``dspatterns.communication.rpc_sequence.scripted_run``). Replies cross each other because
+the server answers them in a different order than they were sent; the call that waits longer than its
+timeout gets a cross on the client's lifeline at its deadline, and its reply, which still comes, is
+drawn dashed and grey: the client has to drop it.
+
+The slider sets the client's timeout and runs the calls again on a fresh server (under a second).
+Handed your class (``request_response_explorer(RpcClient)``), a toggle switches to a run of the same
+script through your client, drawn from the server's log and your calls' outcomes, and the summary lists
+every call where your client's outcome differs from the course driver's.
+"""
+from __future__ import annotations
+
+import html
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+
+from dspatterns.communication.rpc_sequence import (
+    DEFAULT_CALLS,
+    DEFAULT_TIMEOUT,
+    ERROR,
+    RESULT,
+    TIMEOUT,
+    SequenceRun,
+    scripted_run,
+)
+
+COLOURS = {RESULT: "#2e7d32", ERROR: "#c62828", TIMEOUT: "#9e9e9e"}
+CALL_COLOURS = ("#1565c0", "#6a1b9a", "#ef6c00", "#00838f", "#ad1457", "#558b2f")
+COURSE = "course driver"
+YOURS = "your client"
+
+
+def request_trace(label: str) -> str:
+    return f"request {label}"
+
+
+def reply_trace(label: str) -> str:
+    return f"reply {label}"
+
+
+def late_reply_trace(label: str) -> str:
+    return f"late reply {label}"
+
+
+def timeout_trace(label: str) -> str:
+    return f"timeout {label}"
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000.0, 3)
+
+
+def _arrow(x, y, *, colour, meta, dash="solid", width=2.0, text=None, hover=""):
+    return go.Scatter(
+        x=list(x), y=[_ms(v) for v in y], mode="lines+markers+text" if text else "lines+markers",
+        line=dict(color=colour, dash=dash, width=width),
+        marker=dict(symbol="arrow", size=[0, 13], angleref="previous", color=colour),
+        text=[text or "", ""], textposition="middle left", meta=meta, name=meta, showlegend=False,
+        hovertemplate=hover + "<extra></extra>",
+    )
+
+
+def sequence_figure(run: SequenceRun) -> go.Figure:
+    """A plain ``go.Figure`` of one run (``scripted_run(...)``)."""
+    figure = go.Figure()
+    ends = [v for call in run.calls for v in (call.sent, call.arrived, call.replied, call.settled,
+                                              call.late_reply_read) if v is not None]
+    bottom = max(ends, default=1.0) * 1.08 + 0.02
+    for x, name in ((0, "client lifeline"), (1, "server lifeline")):
+        figure.add_trace(go.Scatter(x=[x, x], y=[0, _ms(bottom)], mode="lines", meta=name, name=name,
+                                    line=dict(color="#424242", width=1), showlegend=False, hoverinfo="skip"))
+    for index, call in enumerate(run.calls):
+        colour = CALL_COLOURS[index % len(CALL_COLOURS)]
+        if call.arrived is not None:
+            figure.add_trace(_arrow(
+                (0, 1), (call.sent, call.arrived), colour=colour, meta=request_trace(call.label),
+                text=f"{call.label} ", hover=f"{call.label}: request id {call.id} sent at %{{y:.1f}} ms"))
+        if call.outcome == TIMEOUT:
+            figure.add_trace(go.Scatter(
+                x=[0], y=[_ms(call.deadline)], mode="markers+text", meta=timeout_trace(call.label),
+                name=timeout_trace(call.label), showlegend=False,
+                marker=dict(symbol="x", size=14, color="#c62828"), text=[f"{call.label} timed out "],
+                textposition="middle left",
+                hovertemplate=f"{call.label}: gave up after {run.timeout:g} s (TimeoutError)<extra></extra>"))
+            if call.replied is not None:
+                read = call.late_reply_read if call.late_reply_read is not None else call.replied
+                figure.add_trace(_arrow(
+                    (1, 0), (call.replied, read), colour=COLOURS[TIMEOUT], dash="dash", width=1.5,
+                    meta=late_reply_trace(call.label),
+                    hover=f"{call.label}: late reply at %{{y:.1f}} ms, dropped by the client"))
+        elif call.replied is not None and call.settled is not None:
+            shown = "error: " + str(call.value) if call.outcome == ERROR else "result"
+            figure.add_trace(_arrow(
+                (1, 0), (call.replied, call.settled), colour=COLOURS.get(call.outcome, colour),
+                meta=reply_trace(call.label),
+                hover=f"{call.label}: {html.escape(shown)} back at %{{y:.1f}} ms"))
+    figure.update_layout(
+        title=_title(run), height=480, margin=dict(l=90, r=30, t=60, b=40), template="plotly_white",
+        xaxis=dict(range=[-0.45, 1.15], tickvals=[0, 1], ticktext=["client", "server"], showgrid=False,
+                   zeroline=False),
+        yaxis=dict(title="time since the first send (ms)", autorange="reversed", zeroline=False),
+    )
+    return figure
+
+
+def _title(run: SequenceRun) -> str:
+    order = ", ".join(run.reply_order())
+    timed_out = [call.label for call in run.calls if call.outcome == TIMEOUT]
+    gave_up = f"; {', '.join(timed_out)} timed out" if timed_out else ""
+    return f"{run.client}, timeout {run.timeout:g} s: replies left in the order {order}{gave_up}"
+
+
+def sequence_summary(run: SequenceRun, reference: SequenceRun | None = None) -> str:
+    """Each call's outcome in words; beside a reference run, the calls where the two disagree."""
+    if run.problem and not run.calls:
+        return f"<b>{html.escape(run.client)}</b> did not run: {html.escape(run.problem)}"
+    rows = []
+    for call in run.calls:
+        said = {RESULT: f"result {call.value!r}", ERROR: f"RpcError {call.value!r}",
+                TIMEOUT: "TimeoutError"}.get(call.outcome, f"{call.outcome}: {call.value}")
+        rows.append(f"<li>{html.escape(call.label)}: {html.escape(said)}</li>")
+    text = f"<b>{html.escape(run.client)}</b><ul>{''.join(rows)}</ul>"
+    if run.problem:
+        text += f"<p>Problem: {html.escape(run.problem)}</p>"
+    if reference is not None:
+        differences = [
+            f"{call.label}: yours {call.outcome}, expected {expected.outcome}"
+            for call, expected in zip(run.calls, reference.calls) if call.outcome != expected.outcome
+            or (call.outcome in (RESULT, ERROR) and call.value != expected.value)
+        ]
+        text += ("<p>Every call ended as the course driver's did.</p>" if not differences else
+                 "<p>Differs from the course driver: " + html.escape("; ".join(differences)) + "</p>")
+    return text
+
+
+def request_response_explorer(client_class: type | None = None, *, calls=DEFAULT_CALLS) -> widgets.VBox:
+    """The timeout slider, the diagram and a summary; with ``client_class``, a toggle to your client's run."""
+    slider = widgets.FloatSlider(value=DEFAULT_TIMEOUT, min=0.2, max=1.5, step=0.1, description="timeout (s)",
+                                 continuous_update=False, style={"description_width": "initial"})
+    toggle = widgets.ToggleButtons(options=[COURSE, YOURS] if client_class is not None else [COURSE],
+                                   value=COURSE, description="client")
+    figure = go.FigureWidget()
+    summary = widgets.HTML()
+
+    def redraw(_=None) -> None:
+        reference = scripted_run(calls, slider.value)
+        run = reference
+        if toggle.value == YOURS:
+            run = scripted_run(calls, slider.value, client_class=client_class)
+        fresh = sequence_figure(run)
+        with figure.batch_update():
+            figure.data = ()
+            figure.add_traces(list(fresh.data))
+            figure.layout = fresh.layout
+        summary.value = sequence_summary(run, reference if toggle.value == YOURS else None)
+
+    redraw()
+    slider.observe(redraw, names="value")
+    toggle.observe(redraw, names="value")
+    controls = [slider] + ([toggle] if client_class is not None else [])
+    return widgets.VBox([widgets.HBox(controls), figure, summary])
