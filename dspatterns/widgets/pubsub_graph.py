@@ -57,10 +57,26 @@ def fanout_graph(run: FanoutRun) -> nx.DiGraph:
     return graph
 
 
+def layered_positions(graph: nx.DiGraph) -> dict:
+    """Columns by ``layer``, nodes spread evenly down each column in the order they were added.
+
+    networkx's ``multipartite_layout`` draws the same picture but needs numpy, which the course does
+    not install for one figure.
+    """
+    columns: dict[int, list] = {}
+    for node, layer in graph.nodes(data="layer"):
+        columns.setdefault(layer, []).append(node)
+    position = {}
+    for layer, nodes in columns.items():
+        for row, node in enumerate(nodes):
+            position[node] = (layer - 1.5, 1.0 - 2.0 * (row + 0.5) / len(nodes))
+    return position
+
+
 def fanout_figure(run: FanoutRun) -> go.Figure:
     """A plain ``go.Figure`` of one run: ``redis_fanout_run(...)`` or ``broker_run(...)``."""
     graph = fanout_graph(run)
-    position = nx.multipartite_layout(graph, subset_key="layer", align="vertical")
+    position = layered_positions(graph)
     figure = go.Figure()
     for source, target in graph.edges:
         (x0, y0), (x1, y1) = position[source], position[target]
@@ -84,7 +100,7 @@ def fanout_figure(run: FanoutRun) -> go.Figure:
         title=f"{run.backend}: {sum(c for _, _, c in run.published)} deliveries from "
               f"{len(run.published)} publishes{failing}",
         height=430, template="plotly_white", margin=dict(l=20, r=140, t=60, b=20),
-        xaxis=dict(visible=False, range=[-1.25, 1.6]), yaxis=dict(visible=False),
+        xaxis=dict(visible=False, range=[-1.9, 2.4]), yaxis=dict(visible=False),
     )
     return figure
 

@@ -139,9 +139,10 @@ def sequence_summary(run: SequenceRun, reference: SequenceRun | None = None) -> 
     return text
 
 
-def request_response_explorer(client_class: type | None = None, *, calls=DEFAULT_CALLS) -> widgets.VBox:
+def request_response_explorer(client_class: type | None = None, *, calls=DEFAULT_CALLS,
+                              timeout: float = DEFAULT_TIMEOUT) -> widgets.VBox:
     """The timeout slider, the diagram and a summary; with ``client_class``, a toggle to your client's run."""
-    slider = widgets.FloatSlider(value=DEFAULT_TIMEOUT, min=0.2, max=1.5, step=0.1, description="timeout (s)",
+    slider = widgets.FloatSlider(value=timeout, min=0.2, max=1.5, step=0.1, description="timeout (s)",
                                  continuous_update=False, style={"description_width": "initial"})
     toggle = widgets.ToggleButtons(options=[COURSE, YOURS] if client_class is not None else [COURSE],
                                    value=COURSE, description="client")
