@@ -41,6 +41,12 @@ class CommunicationRedis:
     def fanout_run(self, **options):
         return redis_fanout_run(self.server, **options)
 
+    def fanout_figure(self, *, failing: str | None = "billing"):
+        """The fan-out graph of one real PSUBSCRIBE/PUBLISH run (section 2's figure)."""
+        from dspatterns.widgets.pubsub_graph import fanout_figure
+
+        return fanout_figure(redis_fanout_run(self.server, failing=failing))
+
     def contrast(self):
         return pattern_contrast(self.server)
 
