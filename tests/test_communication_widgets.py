@@ -675,3 +675,45 @@ def test_without_redis_the_cells_say_how_to_install_it():
     missing = RedisMissing("Redis is not installed: `sudo apt-get install redis-server`")
     assert "apt-get install redis-server" in missing.streams_demo()
     assert not missing and all(row.redis_server is None for row in missing.contrast())
+
+
+def test_without_redis_the_whole_notebook_still_runs_and_its_redis_cells_print_the_install_hint(monkeypatch, capsys):
+    """The notebook's code cells, in order, in one namespace, with every Redis start failing as on a machine
+    without the binary (in-process rather than in a kernel: tests/test_notebooks runs it in a kernel)."""
+    import ast
+    from pathlib import Path
+
+    from dspatterns.caching.redis_server import INSTALL_HINT
+    from dspatterns.communication import redis_lab
+
+    def no_redis(*args, **kwargs):
+        raise RedisUnavailable(INSTALL_HINT)
+
+    monkeypatch.setattr(redis_lab, "redis_server", no_redis)
+    notebook = json.loads((Path(__file__).parent.parent / "course" / "01_communication.ipynb").read_text())
+    namespace: dict = {}
+    shown = []
+    for cell in notebook["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        tree = ast.parse("".join(cell["source"]))
+        *body, last = tree.body
+        exec(compile(ast.Module(body, []), "cell", "exec"), namespace)  # noqa: S102
+        if isinstance(last, ast.Expr):
+            shown.append(eval(compile(ast.Expression(last.value), "cell", "eval"), namespace))  # noqa: S307
+        else:
+            exec(compile(ast.Module([last], []), "cell", "exec"), namespace)  # noqa: S102
+    printed = capsys.readouterr().out
+    assert "apt-get install redis-server" in printed
+    assert any(isinstance(value, str) and "apt-get install redis-server" in value for value in shown)
+    assert sum(isinstance(value, go.Figure) for value in shown) == 3  # sequence, levelling, redelivery
+
+
+def test_the_driver_stops_waiting_for_a_reply_the_server_dropped():
+    with RpcServer(drop=lambda request: request.params["call"] == "D") as server:
+        started = time.monotonic()
+        records = multiplexed_run(server, [ScriptedCall("B"), ScriptedCall("D")], 0.5, linger=20.0)
+        elapsed = time.monotonic() - started
+    assert [(r.label, r.outcome) for r in records] == [("B", RESULT), ("D", TIMEOUT)]
+    assert records[1].late_reply_read is None
+    assert elapsed < 20.0, "the server's log says D was dropped: there is no late reply to linger for"
