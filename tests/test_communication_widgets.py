@@ -75,7 +75,8 @@ from dspatterns.widgets.rpc_sequence_diagram import (
     timeout_trace,
 )
 
-# Replies leave B, C, A; D's only after its caller's 1.2 s timeout.
+# Sent at once (send_gap=0: the figure's 40 ms gap would let a stalled machine reorder C and A), replies
+# leave B, C, A; D's only after its caller's 1.2 s timeout.
 CALLS = (
     ScriptedCall("A", "slow", server_delay=0.4),
     ScriptedCall("B", "fast", server_delay=0.0),
@@ -333,7 +334,7 @@ def test_the_driver_files_out_of_order_replies_by_id_and_gives_up_on_the_slow_ca
 
 
 def test_the_scripted_run_joins_the_servers_log_and_keeps_every_arrow_forward_in_time():
-    run = scripted_run(CALLS, TIMEOUT_S)
+    run = scripted_run(CALLS, TIMEOUT_S, send_gap=0.0)
     assert run.reply_order() == ["B", "C", "A", "D"]
     assert [c.outcome for c in run.calls] == [RESULT, RESULT, ERROR, TIMEOUT]
     assert run.by_label("C").value == "no such user"
@@ -346,7 +347,7 @@ def test_the_scripted_run_joins_the_servers_log_and_keeps_every_arrow_forward_in
 
 
 def test_the_sequence_diagram_draws_requests_replies_the_timeout_and_the_dashed_late_reply():
-    run = scripted_run(CALLS, TIMEOUT_S)
+    run = scripted_run(CALLS, TIMEOUT_S, send_gap=0.0)
     figure = sequence_figure(run)
     for call in run.calls:
         request = _trace(figure, request_trace(call.label))
@@ -366,7 +367,7 @@ def test_the_sequence_diagram_draws_requests_replies_the_timeout_and_the_dashed_
 
 
 def test_lowering_the_timeout_slider_times_out_another_call():
-    explorer = request_response_explorer(calls=CALLS, timeout=1.5)
+    explorer = request_response_explorer(calls=CALLS, timeout=1.5, send_gap=0.0)
     figure = only(explorer, go.FigureWidget)
     assert timeout_trace("A") not in _metas(figure) and reply_trace("A") in _metas(figure)
     _control(explorer, widgets.FloatSlider, "timeout (s)").value = 0.3  # A's reply leaves after 0.4 s
@@ -376,7 +377,7 @@ def test_lowering_the_timeout_slider_times_out_another_call():
 
 
 def test_your_correct_client_is_drawn_from_the_servers_log_and_agrees():
-    explorer = request_response_explorer(RpcClient, calls=CALLS, timeout=TIMEOUT_S)
+    explorer = request_response_explorer(RpcClient, calls=CALLS, timeout=TIMEOUT_S, send_gap=0.0)
     _control(explorer, widgets.ToggleButtons, "client").value = "your client"
     figure = only(explorer, go.FigureWidget)
     text = only(explorer, widgets.HTML).value
@@ -387,8 +388,8 @@ def test_your_correct_client_is_drawn_from_the_servers_log_and_agrees():
 
 
 def test_a_client_that_ignores_ids_is_shown_the_calls_it_got_wrong():
-    run = scripted_run(CALLS, TIMEOUT_S, client_class=FirstComeClient)
-    explorer = request_response_explorer(FirstComeClient, calls=CALLS, timeout=TIMEOUT_S)
+    run = scripted_run(CALLS, TIMEOUT_S, send_gap=0.0, client_class=FirstComeClient)
+    explorer = request_response_explorer(FirstComeClient, calls=CALLS, timeout=TIMEOUT_S, send_gap=0.0)
     _control(explorer, widgets.ToggleButtons, "client").value = "your client"
     text = only(explorer, widgets.HTML).value
     assert "Differs from the course driver" in text, text
@@ -396,7 +397,7 @@ def test_a_client_that_ignores_ids_is_shown_the_calls_it_got_wrong():
 
 
 def test_a_client_stub_is_reported_in_one_line():
-    run = scripted_run(CALLS, TIMEOUT_S, client_class=ConnectStub)
+    run = scripted_run(CALLS, TIMEOUT_S, send_gap=0.0, client_class=ConnectStub)
     assert run.problem == "NotImplementedError" and not run.calls[0].settled
 
 
@@ -599,6 +600,7 @@ def test_the_redelivery_figure_draws_every_lease_crash_and_dead_letter():
     assert list(_trace(figure, "delivery acked").y).count(None) == len(acked)
     assert list(_trace(figure, "dead letter").y) == list(run.dead_letters) == [3]
     assert len(_trace(figure, "consumer crashed").x) == run.count("crash")
+    assert len(_trace(figure, "received").x) == run.count("receive") == sum(run.deliveries)
     assert "first difference" not in _metas(figure)
 
 
@@ -717,3 +719,13 @@ def test_the_driver_stops_waiting_for_a_reply_the_server_dropped():
     assert [(r.label, r.outcome) for r in records] == [("B", RESULT), ("D", TIMEOUT)]
     assert records[1].late_reply_read is None
     assert elapsed < 20.0, "the server's log says D was dropped: there is no late reply to linger for"
+
+
+def test_the_send_gap_spreads_the_requests_and_the_figure_labels_every_arrow():
+    run = scripted_run(CALLS, TIMEOUT_S, send_gap=0.1)
+    sent = [call.sent for call in run.calls]
+    assert all(at >= 0.1 * index for index, at in enumerate(sent)), f"call i should leave at 0.1 * i s or later: {sent}"
+    figure = sequence_figure(run)
+    assert _trace(figure, request_trace("A")).text == ("", f" A: request id {run.by_label('A').id}")
+    assert _trace(figure, reply_trace("C")).text == ("", "C gets RpcError ")
+    assert _trace(figure, late_reply_trace("D")).text == (" D: late reply, dropped", "")

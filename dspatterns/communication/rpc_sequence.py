@@ -58,7 +58,8 @@ class ScriptedCall:
         return {"call": self.label, "value": self.value}
 
 
-# Four calls on one connection: replies come back B, C, A, and D's only after its caller gave up.
+# Four calls on one connection, sent 40 ms apart: replies come back B (at 40 ms), C (180 ms), A (300 ms),
+# and D's (1020 ms) only after its caller gave up at 720 ms.
 DEFAULT_CALLS = (
     ScriptedCall("A", "slow", server_delay=0.30),
     ScriptedCall("B", "fast", server_delay=0.0),
@@ -66,6 +67,7 @@ DEFAULT_CALLS = (
     ScriptedCall("D", "too slow", server_delay=0.90),
 )
 DEFAULT_TIMEOUT = 0.6
+DEFAULT_SEND_GAP = 0.04  # calls leave 40 ms apart, so the figure's arrows do not sit on top of each other
 
 
 @dataclass(frozen=True)
@@ -126,40 +128,46 @@ class SequenceRun:
 
 # --- the course's driver: one blocking socket and a selector -------------------------------------------
 
-def multiplexed_run(server: RpcServer, calls: Sequence[ScriptedCall], timeout: float, *, linger: float = 5.0,
-                    clock: Callable[[], float] = time.monotonic) -> list[ClientRecord]:
-    """Send every call at once on one connection to ``server``, ids 1, 2, ..., and file replies by id.
+def multiplexed_run(server: RpcServer, calls: Sequence[ScriptedCall], timeout: float, *, send_gap: float = 0.0,
+                    linger: float = 5.0, clock: Callable[[], float] = time.monotonic) -> list[ClientRecord]:
+    """Send the calls on one connection to ``server``, ids 1, 2, ..., ``send_gap`` s apart, and file replies by id.
 
     A call whose reply has not come ``timeout`` seconds after it was sent is given up (``"timeout"``);
     a reply that comes later is noted (``late_reply_read``) and otherwise ignored. Replies that are
     readable are always read before deadlines are checked, so a reply that came in time is never
     counted late because this loop was slow to look. After the last call settles it goes on reading
     until every given-up call's reply has come or the server's log shows none will, at most
-    ``linger`` seconds. The server must be this run's alone: its log is read by id.
+    ``linger`` seconds. The server must be this run's alone: its log is read by id. (The gap only
+    spreads the arrows of the figure apart; the replies' order is the server's delays' doing.)
     """
     started = clock()
     now = lambda: clock() - started  # noqa: E731
     records: dict[int, ClientRecord] = {}
+    unsent = list(enumerate(calls, start=1))
     with socket.create_connection(server.address, timeout=5.0) as sock, selectors.DefaultSelector() as selector:
-        for number, call in enumerate(calls, start=1):
-            line = json.dumps({"id": number, "method": "echo", "params": call.params}) + "\n"
-            records[number] = ClientRecord(call.label, number, now(), None, "pending")
-            sock.sendall(line.encode())
         selector.register(sock, selectors.EVENT_READ)
         buffer = b""
         linger_until = None
         while True:
+            while unsent and now() >= (unsent[0][0] - 1) * send_gap:
+                number, call = unsent.pop(0)
+                line = json.dumps({"id": number, "method": "echo", "params": call.params}) + "\n"
+                records[number] = ClientRecord(call.label, number, now(), None, "pending")
+                sock.sendall(line.encode())
             waiting = [r for r in records.values() if r.settled is None]
             given_up = [n for n, r in records.items() if r.outcome == TIMEOUT and r.late_reply_read is None]
-            if not waiting:
+            if unsent:
+                wake = [(unsent[0][0] - 1) * send_gap] + [r.sent + timeout for r in waiting]
+                wait = max(0.0, min(wake) - now())
+            elif waiting:
+                wait = max(0.0, min(r.sent + timeout for r in waiting) - now())
+            else:
                 if not given_up or not _replies_still_coming(server, given_up):
                     break
                 linger_until = now() + linger if linger_until is None else linger_until
                 if now() >= linger_until:
                     break
                 wait = min(0.05, linger_until - now())
-            else:
-                wait = max(0.0, min(r.sent + timeout for r in waiting) - now())
             if selector.select(wait):
                 chunk = sock.recv(65536)
                 if not chunk:
@@ -200,11 +208,12 @@ def _replies_still_coming(server: RpcServer, ids: Sequence[int]) -> bool:
 # --- a student's client, through the contract only ---------------------------------------------------------
 
 def client_class_run(client_class: type, server: RpcServer, calls: Sequence[ScriptedCall], timeout: float, *,
-                     linger: float = 5.0, limit: float = 20.0,
+                     send_gap: float = 0.0, linger: float = 5.0, limit: float = 20.0,
                      clock: Callable[[], float] = time.monotonic) -> tuple[list[ClientRecord], str | None]:
     """Run the calls at once through ``client_class(host, port)`` in a worker thread's own event loop.
 
-    Each call's ``sent`` is when its ``call`` began (the client decides when the bytes go). Before
+    Call ``i`` starts ``i * send_gap`` s in, and its ``sent`` is when its ``call`` began (the client
+    decides when the bytes go). Before
     ``close()`` the run waits until the late replies have left the server, so the client has to drop
     them, not miss them. A class that raises in ``__init__``/``connect``/``close``, or a run that is not
     over within ``limit`` seconds, is reported as one line instead of records.
@@ -213,7 +222,8 @@ def client_class_run(client_class: type, server: RpcServer, calls: Sequence[Scri
     now = lambda: clock() - started  # noqa: E731
     outcome: dict[str, Any] = {}
 
-    async def one(client, call: ScriptedCall) -> ClientRecord:
+    async def one(client, index: int, call: ScriptedCall) -> ClientRecord:
+        await asyncio.sleep(max(0.0, index * send_gap - now()))
         sent = now()
         try:
             value = await client.call("echo", call.params, timeout)
@@ -228,7 +238,7 @@ def client_class_run(client_class: type, server: RpcServer, calls: Sequence[Scri
         client = client_class(server.host, server.port)
         await client.connect()
         try:
-            outcome["records"] = await asyncio.gather(*(one(client, call) for call in calls))
+            outcome["records"] = await asyncio.gather(*(one(client, i, call) for i, call in enumerate(calls)))
             deadline = clock() + linger
             while _labels_still_answering(server) and clock() < deadline:
                 await asyncio.sleep(0.02)
@@ -287,7 +297,8 @@ class _Script:
 
 
 def scripted_run(calls: Sequence[ScriptedCall] = DEFAULT_CALLS, timeout: float = DEFAULT_TIMEOUT, *,
-                 client_class: type | None = None, linger: float = 5.0) -> SequenceRun:
+                 client_class: type | None = None, send_gap: float = DEFAULT_SEND_GAP,
+                 linger: float = 5.0) -> SequenceRun:
     """Run ``calls`` against a fresh server, with the course's driver or ``client_class``; join both views."""
     if not timeout > 0:
         raise ValueError(f"timeout must be positive, got {timeout!r}")
@@ -297,9 +308,11 @@ def scripted_run(calls: Sequence[ScriptedCall] = DEFAULT_CALLS, timeout: float =
     script = _Script(calls)
     with RpcServer(delay=script.delay, error=script.error, max_wait=30.0) as server:
         if client_class is None:
-            records, problem, client = multiplexed_run(server, calls, timeout, linger=linger), None, "course driver"
+            records = multiplexed_run(server, calls, timeout, send_gap=send_gap, linger=linger)
+            problem, client = None, "course driver"
         else:
-            records, problem = client_class_run(client_class, server, calls, timeout, linger=linger)
+            records, problem = client_class_run(client_class, server, calls, timeout, send_gap=send_gap,
+                                               linger=linger)
             client = getattr(client_class, "__name__", "your client")
         log = server.log
     rows = {(row.connection, row.id): row for row in log}

@@ -9,7 +9,7 @@ Three views, each answering one question:
   M/M/c queues (``mmc_simulation`` and ``mmc_mean_wait``).
 * ``redelivery_explorer``: "what does at-least-once delivery look like?" One row per message: each
   delivery as a bar from receive to ack (green) or to the visibility timeout (grey), crashes as crosses,
-  dead letters as black squares, from ``redelivery_run``. Handed your ``WorkQueue``, it replays the same
+  dead letters as black squares, a tick at every receive, from ``redelivery_run``. Handed your ``WorkQueue``, it replays the same
   run on your class with a fake clock (``queue_replay.replay_on``) and marks the first instant where
   the two differ.
 """
@@ -26,6 +26,7 @@ from dspatterns.communication.queue_levelling import (
     CRASHED,
     DEAD_LETTERED,
     LATE_ACK,
+    RECEIVED,
     TIMED_OUT,
     LevellingRun,
     RedeliveryRun,
@@ -120,6 +121,10 @@ def redelivery_figure(run: RedeliveryRun, replay: ReplayResult | None = None) ->
                 ys += [lease.message, lease.message, None]
         figure.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=name, meta=name,
                                     line=dict(color=colour, width=7)))
+    receives = [e for e in run.events if e.kind == RECEIVED]
+    figure.add_trace(go.Scatter(x=[e.time for e in receives], y=[e.message for e in receives], mode="markers",
+                                name="received", meta="received",
+                                marker=dict(symbol="line-ns-open", size=14, color="#212121", line=dict(width=2))))
     for kind, symbol, colour, name in ((CRASHED, "x", "#c62828", "consumer crashed"),
                                        (LATE_ACK, "triangle-left", "#ef6c00", "late ack (ignored)"),
                                        (DEAD_LETTERED, "square", "#000000", "dead letter")):
@@ -132,7 +137,8 @@ def redelivery_figure(run: RedeliveryRun, replay: ReplayResult | None = None) ->
                                     line=dict(color="#ad1457", dash="dash", width=2)))
     figure.update_layout(
         title=(f"{run.messages} messages, {run.consumers} consumers, visibility timeout {run.visibility_timeout:g} s, "
-               f"max {run.max_deliveries} deliveries: {len(run.acked)} acked, {len(run.dead_letters)} dead letters"),
+               f"max {run.max_deliveries} deliveries: {len(run.acked)} acked, {len(run.dead_letters)} dead "
+               f"letter{'s' * (len(run.dead_letters) != 1)}"),
         height=480, template="plotly_white", margin=dict(l=60, r=20, t=60, b=40),
         xaxis=dict(title="time (s)"), yaxis=dict(title="message", autorange="reversed", dtick=1),
         legend=dict(orientation="h", y=-0.15),

@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 
 from dspatterns.communication.rpc_sequence import (
     DEFAULT_CALLS,
+    DEFAULT_SEND_GAP,
     DEFAULT_TIMEOUT,
     ERROR,
     RESULT,
@@ -56,12 +57,20 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 3)
 
 
-def _arrow(x, y, *, colour, meta, dash="solid", width=2.0, text=None, hover=""):
+def _arrow(x, y, *, colour, meta, dash="solid", width=2.0, text=None, text_at_end=False, hover=""):
+    """A line with an arrowhead at its end, ``text`` beside its start or its end, outside the lifelines.
+
+    Labels at the client (x = 0) go to its left, labels at the server (x = 1) to its right, so a request
+    and a reply at the same instant do not write over each other.
+    """
+    labelled_x = x[1] if text_at_end else x[0]
     return go.Scatter(
         x=list(x), y=[_ms(v) for v in y], mode="lines+markers+text" if text else "lines+markers",
         line=dict(color=colour, dash=dash, width=width),
         marker=dict(symbol="arrow", size=[0, 13], angleref="previous", color=colour),
-        text=[text or "", ""], textposition="middle left", meta=meta, name=meta, showlegend=False,
+        text=["", text or ""] if text_at_end else [text or "", ""],
+        textposition="middle left" if labelled_x == 0 else "middle right",
+        textfont=dict(color=colour), meta=meta, name=meta, showlegend=False,
         hovertemplate=hover + "<extra></extra>",
     )
 
@@ -80,7 +89,7 @@ def sequence_figure(run: SequenceRun) -> go.Figure:
         if call.arrived is not None:
             figure.add_trace(_arrow(
                 (0, 1), (call.sent, call.arrived), colour=colour, meta=request_trace(call.label),
-                text=f"{call.label} ", hover=f"{call.label}: request id {call.id} sent at %{{y:.1f}} ms"))
+                text=f" {call.label}: request id {call.id}", text_at_end=True, hover=f"{call.label}: request id {call.id} sent at %{{y:.1f}} ms"))
         if call.outcome == TIMEOUT:
             figure.add_trace(go.Scatter(
                 x=[0], y=[_ms(call.deadline)], mode="markers+text", meta=timeout_trace(call.label),
@@ -92,17 +101,18 @@ def sequence_figure(run: SequenceRun) -> go.Figure:
                 read = call.late_reply_read if call.late_reply_read is not None else call.replied
                 figure.add_trace(_arrow(
                     (1, 0), (call.replied, read), colour=COLOURS[TIMEOUT], dash="dash", width=1.5,
-                    meta=late_reply_trace(call.label),
+                    meta=late_reply_trace(call.label), text=f" {call.label}: late reply, dropped",
                     hover=f"{call.label}: late reply at %{{y:.1f}} ms, dropped by the client"))
         elif call.replied is not None and call.settled is not None:
             shown = "error: " + str(call.value) if call.outcome == ERROR else "result"
             figure.add_trace(_arrow(
                 (1, 0), (call.replied, call.settled), colour=COLOURS.get(call.outcome, colour),
-                meta=reply_trace(call.label),
+                meta=reply_trace(call.label), text_at_end=True,
+                text=f"{call.label} gets {'RpcError' if call.outcome == ERROR else 'its result'} ",
                 hover=f"{call.label}: {html.escape(shown)} back at %{{y:.1f}} ms"))
     figure.update_layout(
         title=_title(run), height=480, margin=dict(l=90, r=30, t=60, b=40), template="plotly_white",
-        xaxis=dict(range=[-0.45, 1.15], tickvals=[0, 1], ticktext=["client", "server"], showgrid=False,
+        xaxis=dict(range=[-0.7, 1.55], tickvals=[0, 1], ticktext=["client", "server"], showgrid=False,
                    zeroline=False),
         yaxis=dict(title="time since the first send (ms)", autorange="reversed", zeroline=False),
     )
@@ -140,7 +150,7 @@ def sequence_summary(run: SequenceRun, reference: SequenceRun | None = None) -> 
 
 
 def request_response_explorer(client_class: type | None = None, *, calls=DEFAULT_CALLS,
-                              timeout: float = DEFAULT_TIMEOUT) -> widgets.VBox:
+                              timeout: float = DEFAULT_TIMEOUT, send_gap: float = DEFAULT_SEND_GAP) -> widgets.VBox:
     """The timeout slider, the diagram and a summary; with ``client_class``, a toggle to your client's run."""
     slider = widgets.FloatSlider(value=timeout, min=0.2, max=1.5, step=0.1, description="timeout (s)",
                                  continuous_update=False, style={"description_width": "initial"})
@@ -150,10 +160,10 @@ def request_response_explorer(client_class: type | None = None, *, calls=DEFAULT
     summary = widgets.HTML()
 
     def redraw(_=None) -> None:
-        reference = scripted_run(calls, slider.value)
+        reference = scripted_run(calls, slider.value, send_gap=send_gap)
         run = reference
         if toggle.value == YOURS:
-            run = scripted_run(calls, slider.value, client_class=client_class)
+            run = scripted_run(calls, slider.value, client_class=client_class, send_gap=send_gap)
         fresh = sequence_figure(run)
         with figure.batch_update():
             figure.data = ()
