@@ -197,8 +197,8 @@ def redis_fanout_run(server, subscriptions: Sequence[tuple[str, str]] = REDIS_SU
                      wait_limit: float = 5.0, clock: Callable[[], float] = time.monotonic) -> FanoutRun:
     """``PSUBSCRIBE`` each subscriber on its own connection, ``PUBLISH`` each topic, run the handlers.
 
-    ``server`` is a running Redis (``dspatterns.caching.redis_server.redis_server()``), flushed of
-    nothing: pub/sub keeps no data. Publishing starts only once Redis has confirmed every subscription,
+    ``server`` is a running Redis (``dspatterns.caching.redis_server.redis_server()``); nothing needs
+    clearing first, since pub/sub stores nothing. Publishing starts only once Redis has confirmed every subscription,
     and reading stops once the subscribers have as many messages as the publishes reported (or after
     ``wait_limit`` seconds), so no message is lost to a race and none is waited for by a guess.
     """

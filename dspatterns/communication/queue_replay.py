@@ -140,8 +140,8 @@ def _check_receive(queue, ids, event, model_visible) -> tuple[str, str] | None:
         rest = [_number(ids, m.id) for m in queue.receive(len(model_visible))]
         yours, models = sorted([number, *rest], key=repr), sorted(model_visible, key=repr)
         if yours != models:
-            return DIFFERENT, (f"the model had messages {sorted(model_visible)} visible and handed out {expected}; yours handed "
-                               f"out {number}, and then had only {rest} visible")
+            return DIFFERENT, (f"the model had messages {sorted(model_visible)} visible and handed out "
+                               f"{expected}; yours handed out {number}, and then had only {rest} visible")
         return ORDER, (f"the model handed out {expected}, yours message {number}: both were visible, and "
                        "the contract does not order a redelivered message against fresh ones")
     if message.deliveries != event.delivery:
@@ -152,7 +152,8 @@ def _check_receive(queue, ids, event, model_visible) -> tuple[str, str] | None:
 def _check_state(queue, ids, sent, acked, dead) -> str | None:
     expected_len = sent - len(acked) - len(dead)
     if len(queue) != expected_len:
-        return f"len(queue) is {len(queue)}, the model has {expected_len} (sent {sent}, acked {len(acked)}, dead {len(dead)})"
+        return (f"len(queue) is {len(queue)}, the model has {expected_len} "
+                f"(sent {sent}, acked {len(acked)}, dead {len(dead)})")
     yours = set(_dead(queue, ids))
     if yours != dead:
         return f"dead letters: yours {sorted(yours)}, the model's {sorted(dead)}"

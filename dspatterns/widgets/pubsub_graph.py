@@ -148,7 +148,8 @@ def pattern_contrast_html(rows: list[ContrastRow]) -> str:
     for row in rows:
         e = row.example
         cells = [f"<code>{html.escape(e.pattern)}</code>", f"<code>{html.escape(e.topic)}</code>",
-                 tick(e.dotted), tick(row.redis_glob)] + ([tick(row.redis_server)] if real else []) + [html.escape(e.why)]
+                 tick(e.dotted), tick(row.redis_glob)]
+        cells += ([tick(row.redis_server)] if real else []) + [html.escape(e.why)]
         style = ' style="background:#fff3e0"' if e.dotted != row.redis_glob else ""
         body.append(f"<tr{style}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return f"<table>{head}{''.join(body)}</table>"

@@ -9,9 +9,9 @@ Three views, each answering one question:
   M/M/c queues (``mmc_simulation`` and ``mmc_mean_wait``).
 * ``redelivery_explorer``: "what does at-least-once delivery look like?" One row per message: each
   delivery as a bar from receive to ack (green) or to the visibility timeout (grey), crashes as crosses,
-  dead letters as black squares, a tick at every receive, from ``redelivery_run``. Handed your ``WorkQueue``, it replays the same
-  run on your class with a fake clock (``queue_replay.replay_on``) and marks the first instant where
-  the two differ.
+  dead letters as black squares, a tick at every receive, from ``redelivery_run``. Handed your
+  ``WorkQueue``, it replays the same run on your class with a fake clock (``queue_replay.replay_on``)
+  and marks the first instant where the two differ.
 """
 from __future__ import annotations
 

@@ -89,7 +89,8 @@ def sequence_figure(run: SequenceRun) -> go.Figure:
         if call.arrived is not None:
             figure.add_trace(_arrow(
                 (0, 1), (call.sent, call.arrived), colour=colour, meta=request_trace(call.label),
-                text=f" {call.label}: request id {call.id}", text_at_end=True, hover=f"{call.label}: request id {call.id} sent at %{{y:.1f}} ms"))
+                text=f" {call.label}: request id {call.id}", text_at_end=True,
+                hover=f"{call.label}: request id {call.id} sent at %{{y:.1f}} ms"))
         if call.outcome == TIMEOUT:
             figure.add_trace(go.Scatter(
                 x=[0], y=[_ms(call.deadline)], mode="markers+text", meta=timeout_trace(call.label),
