@@ -281,6 +281,22 @@ EXERCISES: dict[str, Exercise] = {
                                      "LookupError when none is healthy",
             },
         ),
+        Exercise(
+            name="pubsub",
+            assignment="communication",
+            section="Publish-subscribe",
+            required_names=("Broker",),
+            parts={
+                "matching": "patterns: `*` matches exactly one segment, `#` any number (zero "
+                            "included), in any position",
+                "delivery": "publish delivers to every matching subscriber, in publish order, "
+                            "and returns how many it delivered to",
+                "isolation": "a callback that raises does not stop the others; its exception "
+                             "is appended to broker.errors",
+                "subscriptions": "unsubscribe stops delivery, also from inside a callback; "
+                                 "each subscribe is its own subscription",
+            },
+        ),
     ]
 }
 
