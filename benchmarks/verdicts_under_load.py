@@ -56,6 +56,7 @@ REAL_TIME_PARTS: dict[str, set[str]] = {
     "write_policies": set(),
     "idempotency": {"conflicts"},  # a real thread holds the first call inside the handler
     "service_discovery": set(),  # a fake clock and batched picks; the contract asks for no threads
+    "pubsub": set(),  # synchronous delivery on one thread; no clock, no sockets
 }
 # The subset --quick grades: the parts whose outcomes wait on a real timeout, a real max_wait or
 # threads racing (bulkhead's limits/errors tests hold calls in gates confirmed entered, and timeout's
@@ -76,6 +77,7 @@ QUICK_PARTS: dict[str, set[str]] = {
     "write_policies": set(),
     "idempotency": {"conflicts"},
     "service_discovery": set(),
+    "pubsub": set(),
 }
 # The mutants --quick grades: caught in QUICK_PARTS by tests that wait on real time or threads.
 QUICK_MUTANTS: dict[str, tuple[str, ...]] = {
@@ -94,6 +96,7 @@ QUICK_MUTANTS: dict[str, tuple[str, ...]] = {
     "write_policies": (),
     "idempotency": (),
     "service_discovery": (),
+    "pubsub": (),
 }
 
 
