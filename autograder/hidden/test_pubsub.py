@@ -65,16 +65,25 @@ def reference_matches(pattern: str, topic: str) -> bool:
 
 
 # -------------------------------------------------------------------------------------- helpers
+class OddCall:
+    """A delivery whose arguments were not (topic, message): shown as the call that was made."""
+
+    def __init__(self, args, kwargs):
+        self.text = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
+
+    def __repr__(self):
+        return f"<callback({self.text}), not callback(topic, message)>"
+
+
 def arguments(args, kwargs) -> tuple:
     """(topic, message) from a callback's arguments, as `callback(topic, message)` passes them;
-    keywords named topic and message are taken too. Anything else becomes ("<called with ...>",)."""
+    keywords named topic and message are taken too. Anything else: (OddCall, None)."""
     if not kwargs and len(args) == 2:
         return tuple(args)
     if set(kwargs) <= {"topic", "message"} and len(args) + len(kwargs) == 2:
         named = dict(zip(("topic", "message"), args), **kwargs)
         return (named["topic"], named["message"])
-    return (f"<called with args {args!r} and keywords {kwargs!r}: the grader calls for "
-            "callback(topic, message)>",)
+    return (OddCall(args, kwargs), None)
 
 
 class Scene:
@@ -160,11 +169,11 @@ def check_matching(impl, sandbox, patterns, topics):
         scene.subscribe(f"p{number}", pattern)
     counts = scene.publish_all([(topic, index) for index, topic in enumerate(topics)])
     got = scene.take()
-    for delivery in got:
-        expect(len(delivery) == 3 and delivery[2] in range(len(topics)) and type(delivery[2]) is int
-               and delivery[1] == topics[delivery[2]],
-               f"a callback was called as {delivery[1:]!r}; each publish(topic, index) should call "
-               f"callback(topic, index)\n  replay: {scene.replay}")
+    for name, topic, message in got:
+        expect(not isinstance(topic, OddCall),
+               f"the callback was called as {topic!r}: the grader calls for callback(topic, "
+               f"message), e.g. callback({topics[0]!r}, 0) for publish({topics[0]!r}, 0)\n"
+               f"  replay: {scene.replay}")
     for index, topic in enumerate(topics):
         mine = [name for name, _, message in got if message == index]
         for name, pattern in names.items():
@@ -174,7 +183,11 @@ def check_matching(impl, sandbox, patterns, topics):
                    f"pattern {pattern!r} and topic {topic!r}: "
                    + ("they match, so the subscriber should get the message once"
                       if should else "they do not match, so the subscriber should not get it")
-                   + f"; it got it {times} time(s)\n  replay: {scene.replay}")
+                   + f"; it got it {times} time(s)\n  replay: got = []; broker = Broker(); "
+                   f"broker.subscribe({pattern!r}, recorder(got, 's')); broker.publish({topic!r}, "
+                   f"'m'); got  # expected {[('s', topic, 'm')] if should else []!r}"
+                   + (f"\n  (it happened in a broker holding the patterns {patterns!r})"
+                      if len(patterns) > 1 else ""))
         expected = sum(reference_matches(pattern, topic) for pattern in patterns)
         expect_count(counts[index], expected, f"publish({topic!r}, {index!r}) with the patterns "
                                               f"{patterns!r}", scene)
@@ -231,14 +244,15 @@ class TestDelivery:
     def test_publish_delivers_topic_and_message_to_every_match(self, impl, sandbox):
         """publish calls each matching callback with (topic, message) before it returns, and returns how many it called"""
         scene = Scene(impl, sandbox)
-        scene.subscribe("eu", "orders.*.eu")
-        scene.subscribe("all", "orders.#")
-        scene.subscribe("payments", "payments.#")
-        count = scene.publish("orders.created.eu", {"id": 7})
-        expect_deliveries(scene.take(), [("eu", "orders.created.eu", {"id": 7}),
-                                         ("all", "orders.created.eu", {"id": 7})],
-                          "one publish matching two of three patterns", scene, ordered=False)
-        expect_count(count, 2, "two of three patterns match", scene)
+        scene.subscribe("billing", "orders.created")
+        scene.subscribe("audit", "orders.created")
+        scene.subscribe("payments", "payments.created")
+        count = scene.publish("orders.created", {"id": 7})
+        expect_deliveries(scene.take(), [("billing", "orders.created", {"id": 7}),
+                                         ("audit", "orders.created", {"id": 7})],
+                          "one publish on a topic two of three subscribers subscribed to", scene,
+                          ordered=False)
+        expect_count(count, 2, "two of three subscribers match", scene)
 
     def test_no_subscriber_means_zero(self, impl, sandbox):
         """publish with no subscriber at all returns 0 and does not raise"""
@@ -249,7 +263,7 @@ class TestDelivery:
     def test_the_message_arrives_as_published(self, impl, sandbox):
         """the message reaches the callback as it was published, whatever it is: None, 0, "", a dict, a list"""
         scene = Scene(impl, sandbox)
-        scene.subscribe("s", "t.#")
+        scene.subscribe("s", "t")
         messages = [None, 0, "", False, {"k": [1, 2]}, [None], ("a", 1), "text", 2.5]
         counts = scene.publish_all([("t", m) for m in messages])
         expect_deliveries(scene.take(), [("s", "t", m) for m in messages],
@@ -259,11 +273,11 @@ class TestDelivery:
     def test_each_subscriber_gets_messages_in_publish_order(self, impl, sandbox):
         """each subscriber gets its messages in publish order, over 120 publishes on mixed topics"""
         scene = Scene(impl, sandbox)
-        patterns = {"a": "orders.*", "b": "#.eu", "c": "#", "d": "orders.created.#"}
+        # Patterns without wildcards, so that a wildcard bug costs only the matching part.
+        patterns = {"a": "orders.created", "b": "orders.paid", "c": "orders.created", "d": "eu"}
         for name, pattern in patterns.items():
             scene.subscribe(name, pattern)
-        topics = ["orders.created", "orders.created.eu", "payments.eu", "orders.paid", "eu",
-                  "orders.created.x.eu"]
+        topics = ["orders.created", "orders.paid", "eu", "orders.created", "payments", "eu.x"]
         calls = [(topics[(i * 7 + i // 5) % len(topics)], i) for i in range(120)]
         counts = scene.publish_all(calls)
         got = scene.take()
@@ -283,9 +297,9 @@ class TestDelivery:
     def test_a_later_subscriber_gets_only_later_messages(self, impl, sandbox):
         """a subscriber gets only what is published after it subscribed (nothing is kept for it)"""
         scene = Scene(impl, sandbox)
-        scene.subscribe("early", "news.*")
+        scene.subscribe("early", "news.sport")
         scene.publish("news.sport", 1)
-        scene.subscribe("late", "news.*")
+        scene.subscribe("late", "news.sport")
         count = scene.publish("news.sport", 2)
         expect_deliveries(scene.take(), [("early", "news.sport", 1), ("early", "news.sport", 2),
                                          ("late", "news.sport", 2)],
@@ -331,11 +345,11 @@ class TestIsolation:
         """broker.errors is a list that gets each raised exception object itself, in the order raised"""
         scene = Scene(impl, sandbox)
         scene.subscribe("ok", "#")
-        scene.subscribe("value", "a.#", raises=ValueError)
+        scene.subscribe("value", "a.*", raises=ValueError)
         scene.subscribe("key", "*.b", raises=KeyError)
         scene.subscribe("boom", "c", raises=Boom)
         seen, previous = 0, []
-        for topic in ["a.b", "x.b", "c", "a", "d"]:
+        for topic in ["a.b", "x.b", "c", "a.c", "d"]:
             before = len(scene.raised)
             scene.publish(topic, topic)
             errors = list(scene.broker.errors)
@@ -437,10 +451,10 @@ class TestSubscriptions:
         """the same callback subscribed twice is two subscriptions: called twice per publish, counted twice; unsubscribing one leaves the other"""
         scene = Scene(impl, sandbox)
         callback = scene.callback("twice")
-        first = scene.broker.subscribe("news.#", callback)
-        scene.broker.subscribe("news.#", callback)
-        scene.lines += ["callback = recorder(got, 'twice')", "first = broker.subscribe('news.#', callback)",
-                        "second = broker.subscribe('news.#', callback)"]
+        first = scene.broker.subscribe("news", callback)
+        scene.broker.subscribe("news", callback)
+        scene.lines += ["callback = recorder(got, 'twice')", "first = broker.subscribe('news', callback)",
+                        "second = broker.subscribe('news', callback)"]
         count = scene.publish("news", 1)
         expect_deliveries(scene.take(), [("twice", "news", 1)] * 2,
                           "one callback subscribed twice with the same pattern", scene)
@@ -488,9 +502,9 @@ class TestSubscriptions:
         """a callback that unsubscribes another subscription: that publish still reaches it (the subscriptions when the publish began), later ones do not"""
         scene = Scene(impl, sandbox)
         subscriptions = {}
-        scene.subscribe("remover", "#", then=lambda topic, *_: topic == "t.1" and subscriptions["victim"].unsubscribe(),
+        scene.subscribe("remover", "t.*", then=lambda topic, *_: topic == "t.1" and subscriptions["victim"].unsubscribe(),
                         note="on 't.1' its callback calls victim.unsubscribe()")
-        scene.subscribe("bystander", "#")
+        scene.subscribe("bystander", "t.*")
         subscriptions["victim"] = scene.subscribe("victim", "t.*")
         counts = scene.publish_all([("t.1", 1), ("t.2", 2)])
         expect_deliveries(scene.take(), [("remover", "t.1", 1), ("bystander", "t.1", 1),
