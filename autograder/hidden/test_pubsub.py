@@ -26,7 +26,7 @@ Readings the grader takes where the contract is silent (the notebook states each
   patterns that both match, is called once per subscription, and each counts in `publish`'s return;
 - `unsubscribe()` of a subscription already removed does nothing (no error, nothing else removed);
 - a publish delivers to the subscriptions there were when it began (a snapshot, as Node's
-  EventEmitter and Python's blinker do): one removed by a callback during that publish still
+  EventEmitter documents for emit, and .NET events, whose delegate lists are immutable): one removed by a callback during that publish still
   receives that publish, one added during it does not; both changes hold from the next publish on.
   A callback that unsubscribes itself or another never makes the broker skip a third subscription;
 - a callback raising any `Exception` is caught; the exception object itself is appended to
