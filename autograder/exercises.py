@@ -297,6 +297,21 @@ EXERCISES: dict[str, Exercise] = {
                                  "each subscribe is its own subscription",
             },
         ),
+        Exercise(
+            name="message_queue",
+            assignment="communication",
+            section="Message queue",
+            required_names=("WorkQueue",),
+            parts={
+                "ordering": "send and receive: fresh messages in send order, at most max_messages, "
+                            "ids and bodies; len counts messages in flight",
+                "visibility": "a received message is invisible until acked or until its visibility "
+                              "timeout has passed (>=), then delivered again with deliveries counted",
+                "dead_letters": "after max_deliveries deliveries and that last timeout, a message "
+                                "moves to dead_letters and leaves len",
+                "threads": "real threads: no message goes to two consumers at once, none is lost",
+            },
+        ),
     ]
 }
 
