@@ -57,6 +57,7 @@ REAL_TIME_PARTS: dict[str, set[str]] = {
     "idempotency": {"conflicts"},  # a real thread holds the first call inside the handler
     "service_discovery": set(),  # a fake clock and batched picks; the contract asks for no threads
     "pubsub": set(),  # synchronous delivery on one thread; no clock, no sockets
+    "message_queue": {"threads"},  # real threads send, receive and ack on one queue at once
 }
 # The subset --quick grades: the parts whose outcomes wait on a real timeout, a real max_wait or
 # threads racing (bulkhead's limits/errors tests hold calls in gates confirmed entered, and timeout's
@@ -78,6 +79,7 @@ QUICK_PARTS: dict[str, set[str]] = {
     "idempotency": {"conflicts"},
     "service_discovery": set(),
     "pubsub": set(),
+    "message_queue": {"threads"},
 }
 # The mutants --quick grades: caught in QUICK_PARTS by tests that wait on real time or threads.
 QUICK_MUTANTS: dict[str, tuple[str, ...]] = {
@@ -97,6 +99,7 @@ QUICK_MUTANTS: dict[str, tuple[str, ...]] = {
     "idempotency": (),
     "service_discovery": (),
     "pubsub": (),
+    "message_queue": ("racy_receive",),
 }
 
 
