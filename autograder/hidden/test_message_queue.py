@@ -123,7 +123,7 @@ class Run:
     def just_before(self, t):
         """The clock one float step before ``t``."""
         self.clock.now = math.nextafter(t, -math.inf)
-        self.lines.append(f"clock.now = math.nextafter({t!r}, -math.inf)")
+        self.lines.append(f"import math; clock.now = math.nextafter({t!r}, -math.inf)")
 
     def at(self, t):
         self.clock.now = t
