@@ -312,6 +312,20 @@ EXERCISES: dict[str, Exercise] = {
                 "threads": "real threads: no message goes to two consumers at once, none is lost",
             },
         ),
+        Exercise(
+            name="request_response",
+            assignment="communication",
+            section="Request-response",
+            required_names=("RpcError", "RpcClient"),
+            parts={
+                "matching": "each reply reaches its own caller: ids unique per connection, "
+                            "replies out of order, many calls at once on one connection",
+                "timeouts": "a call past its timeout raises TimeoutError, and its late reply is "
+                            "dropped without disturbing other calls",
+                "errors": "an error reply raises RpcError with the server's message, the "
+                          "connection stays usable, and a reply that matches no call is ignored",
+            },
+        ),
     ]
 }
 

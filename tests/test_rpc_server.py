@@ -416,3 +416,84 @@ def test_a_round_trip_takes_milliseconds_not_a_poll_interval():
         for request_id in range(50):
             assert client.call(request_id, "echo", request_id) == ok(request_id, request_id)
         assert time.monotonic() - started < 3.0
+
+
+def test_held_replies_leave_in_the_order_their_events_are_set():
+    events = {request_id: threading.Event() for request_id in (1, 2, 3)}
+    with RpcServer(hold=lambda r: events.get(r.id)) as server, LineClient(server.address) as client:
+        for request_id in (1, 2, 3):
+            client.send(request_id, "echo", f"reply {request_id}")
+        client.send(4, "echo", "not held")
+        assert client.reply() == ok(4, "not held")
+        assert [e.outcome for e in server.log[:3]] == [PENDING] * 3  # all three arrived and wait
+        replies = []
+        for request_id in (3, 2, 1):
+            events[request_id].set()
+            replies.append(client.reply())  # the next one is still held until its event is set
+        assert replies == [ok(3, "reply 3"), ok(2, "reply 2"), ok(1, "reply 1")]
+
+
+def test_a_held_reply_leaves_at_max_wait_if_nobody_releases_it():
+    never = threading.Event()
+    with RpcServer(hold=lambda r: never, max_wait=0.3) as server, LineClient(server.address) as client:
+        assert client.call(1, "echo", "eventually") == ok(1, "eventually")
+    assert server.log[0].replied - server.log[0].arrived >= 0.3
+
+
+def test_a_held_error_reply_waits_too():
+    release = threading.Event()
+    with RpcServer(hold=lambda r: release, error=lambda r: "busy") as server, \
+            LineClient(server.address) as client:
+        client.send(1, "echo", "x")
+        client.send_raw(b"garbage\n")  # not a request: never held
+        assert client.reply()["id"] is None
+        assert server.log[0].outcome == PENDING
+        release.set()
+        assert client.reply() == err(1, "busy")
+
+
+def test_stray_messages_go_just_before_the_reply():
+    def stray(request: Request):
+        if request.id == 2:
+            return [{"id": None, "error": {"message": "invalid request"}}, {"id": 1, "result": "again"}]
+        return None
+
+    with RpcServer(stray=stray) as server, LineClient(server.address) as client:
+        assert client.call(1, "echo", "first") == ok(1, "first")
+        client.send(2, "echo", "second")
+        assert [client.reply() for _ in range(3)] == [
+            {"id": None, "error": {"message": "invalid request"}}, ok(1, "again"), ok(2, "second")]
+        assert client.call(3, "echo", "third") == ok(3, "third")
+    assert [(e.id, e.outcome) for e in server.log] == [(1, RESULT), (2, RESULT), (3, RESULT)]
+
+
+@pytest.mark.parametrize("option", [
+    dict(hold=lambda r: True), dict(hold=lambda r: 1 / 0), dict(stray=lambda r: {"id": 1}),
+    dict(stray=lambda r: ["not a dict"]), dict(stray=lambda r: [{"id": float("nan")}]),
+])
+def test_a_hold_or_stray_option_that_breaks_gets_an_error_reply(option):
+    with RpcServer(**option) as server, LineClient(server.address) as client:
+        reply = client.call(1, "echo", "x")
+        assert reply["id"] == 1 and "option" in reply["error"]["message"]
+
+
+def test_open_connections_counts_the_connections_open_now():
+    with RpcServer(max_connections=2) as server:
+        assert server.open_connections == 0
+        with LineClient(server.address) as a:
+            assert a.call(1, "echo", 1) == ok(1, 1)  # accepted and served: the server has it open
+            assert server.open_connections == 1
+            with LineClient(server.address) as b:
+                assert b.call(1, "echo", 1) == ok(1, 1)
+                assert server.open_connections == 2
+                with LineClient(server.address) as refused:
+                    assert refused.reply()["id"] is None
+                    assert server.open_connections == 2  # a refused one is never counted
+            deadline = time.monotonic() + TIMEOUT
+            while server.open_connections != 1 and time.monotonic() < deadline:
+                time.sleep(0.002)
+            assert server.open_connections == 1
+        deadline = time.monotonic() + TIMEOUT
+        while server.open_connections and time.monotonic() < deadline:
+            time.sleep(0.002)
+        assert server.open_connections == 0

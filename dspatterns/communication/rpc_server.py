@@ -38,6 +38,15 @@ request arrives (keep them quick: they hold up the whole server while they run):
   (the method does not run), as a server that fails for its own reasons does.
 * ``delay(request) -> seconds`` (or None for none): added before the reply leaves. A longer delay
   for an earlier request reorders replies on purpose, whatever the method.
+* ``hold(request) -> threading.Event | None``: an event means the reply waits (after any delay)
+  until some other thread sets it, or ``max_wait`` seconds have passed, whichever comes first. A
+  test that holds the replies to three requests and sets the events in reverse order gets the
+  replies in reverse order because it arranged them, not because one delay beat another. A held
+  reply polls its event every millisecond (the only polling in the server, and only while held).
+* ``stray(request) -> list[dict] | None``: messages sent on that request's connection just before
+  its reply (after any delay or hold), as a server does that answers a request twice or answers a
+  line it could not parse with id null: a client must ignore a reply that matches no call of its
+  own. Each message must be a dict that JSON can encode.
 
 An option that raises, or returns something else, gets the request an error reply that says so,
 rather than a dead server thread nobody sees.
@@ -54,7 +63,8 @@ inside a sandbox's network namespace and the server never binds anything itself)
 ``max_in_flight`` requests being answered; a sleep or delay lasts at most ``max_wait`` seconds; with a
 ``lifetime`` the server stops itself; and ``close()`` closes every connection and joins its thread.
 A connection over the limit gets one error line (id null) saying so, then is closed. A client that
-half-closes its connection still gets the replies to what it sent before.
+half-closes its connection still gets the replies to what it sent before. ``open_connections``
+counts the connections open now, so a test can see that a client closed its connection.
 """
 from __future__ import annotations
 
@@ -80,6 +90,7 @@ OUTCOMES = (PENDING, RESULT, ERROR, DROPPED, UNANSWERED)
 _START_TIMEOUT = 10.0  # how long start() waits for the server's thread to be listening
 _DRAIN_TIMEOUT = 5.0  # a client that stops reading loses its connection instead of stalling replies
 _CLOSE_TIMEOUT = 1.0  # how long a closing connection may take to flush before it is cut
+_HOLD_POLL = 0.001  # how often a held reply looks at its event
 
 
 @dataclass(frozen=True)
@@ -142,6 +153,8 @@ class RpcServer:
         drop: Option | None = None,
         error: Option | None = None,
         delay: Option | None = None,
+        hold: Option | None = None,
+        stray: Option | None = None,
         lifetime: float | None = None,
         max_line: int = 64 * 1024,
         max_connections: int = 16,
@@ -154,7 +167,8 @@ class RpcServer:
             _check_listening(sock)
         elif not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be 0 (any free port) to 65535, got {port!r}")
-        for name, option in (("drop", drop), ("error", error), ("delay", delay)):
+        for name, option in (("drop", drop), ("error", error), ("delay", delay), ("hold", hold),
+                             ("stray", stray)):
             if option is not None and not callable(option):
                 raise ValueError(f"{name} must be a function of the request, got {option!r}")
         if lifetime is not None and not (isinstance(lifetime, (int, float)) and 0 < lifetime < math.inf):
@@ -175,7 +189,7 @@ class RpcServer:
         self.connections = 0  # connections served so far (refused ones are not counted)
         self._port = port
         self._sock = sock
-        self._options = {"drop": drop, "error": error, "delay": delay}
+        self._options = {"drop": drop, "error": error, "delay": delay, "hold": hold, "stray": stray}
         self._lock = threading.Lock()  # guards the log and the lifecycle fields below
         self._records: list[Exchange] = []
         self._thread: threading.Thread | None = None
@@ -189,6 +203,7 @@ class RpcServer:
         self._open: set[_Connection] = set()
         self._requests = 0
         self._stopping = False
+        self._open_count = 0  # len(self._open), readable from any thread
 
     # --- lifecycle, called from the user's thread -------------------------------------------------
 
@@ -210,6 +225,12 @@ class RpcServer:
     def running(self) -> bool:
         """True from ``start()`` until the server has stopped, by ``close()`` or at its lifetime."""
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def open_connections(self) -> int:
+        """How many client connections are open now (refused ones are never counted)."""
+        with self._lock:
+            return self._open_count
 
     @property
     def log(self) -> list[Exchange]:
@@ -331,6 +352,7 @@ class RpcServer:
         self.connections += 1
         conn = _Connection(self.connections, writer)
         self._open.add(conn)
+        self._count_open()
         try:
             await self._read_requests(reader, conn)
             # The client has sent its last line (perhaps only half-closing): answer what is in flight.
@@ -341,10 +363,15 @@ class RpcServer:
             pass  # the server is closing; ending normally spares 3.11's stream callback a traceback
         finally:
             self._open.discard(conn)
+            self._count_open()
             for task in conn.tasks:
                 task.cancel()
             await asyncio.gather(*conn.tasks, return_exceptions=True)
             await conn.close()
+
+    def _count_open(self) -> None:
+        with self._lock:
+            self._open_count = len(self._open)
 
     async def _read_requests(self, reader: asyncio.StreamReader, conn: _Connection) -> None:
         in_flight = asyncio.Semaphore(self.max_in_flight)
@@ -391,11 +418,17 @@ class RpcServer:
             delay = self._option_says(request, "delay", (int, float, type(None))) or 0.0
             if isinstance(delay, bool) or not 0 <= delay <= self.max_wait:
                 raise _Failure(f"the server's delay option returned {delay!r}, not 0 to {self.max_wait:g} s")
+            held = self._option_says(request, "hold", (threading.Event, type(None)))
+            strays = self._option_says(request, "stray", (list, tuple, type(None))) or ()
+            for message in strays:
+                if not isinstance(message, dict) or not _encodable(message):
+                    raise _Failure(f"the server's stray option gave {message!r}, not a dict JSON can encode")
         except _Failure as failure:
             return asyncio.create_task(self._reply(conn, index, _error_reply(request.id, failure), 0.0))
+        later = _Later(delay, held, tuple(strays))
         if injected is not None:
-            return asyncio.create_task(self._reply(conn, index, _error_reply(request.id, injected), delay))
-        return asyncio.create_task(self._call_then_reply(conn, index, request, delay))
+            return asyncio.create_task(self._reply(conn, index, _error_reply(request.id, injected), later))
+        return asyncio.create_task(self._call_then_reply(conn, index, request, later))
 
     def _option_says(self, request: Request, name: str, kinds) -> Any:
         option = self._options[name]
@@ -411,7 +444,7 @@ class RpcServer:
             raise _Failure(f"the server's {name} option returned {answer!r}")
         return answer
 
-    async def _call_then_reply(self, conn: _Connection, index: int, request: Request, delay: float) -> None:
+    async def _call_then_reply(self, conn: _Connection, index: int, request: Request, later: _Later) -> None:
         try:
             reply = {"id": request.id, "result": await self._call(request)}
         except _Failure as failure:
@@ -419,7 +452,7 @@ class RpcServer:
         except asyncio.CancelledError:
             self._update(index, outcome=UNANSWERED)
             raise
-        await self._reply(conn, index, reply, delay)
+        await self._reply(conn, index, reply, later)
 
     async def _call(self, request: Request) -> Any:
         method, params = request.method, request.params
@@ -442,7 +475,9 @@ class RpcServer:
             raise _Failure(params if isinstance(params, str) else json.dumps(params))
         raise _Failure(f"unknown method {method!r}: this server knows {', '.join(METHODS)}")
 
-    async def _reply(self, conn: _Connection, index: int, reply: dict, delay: float) -> None:
+    async def _reply(self, conn: _Connection, index: int, reply: dict, later: _Later | float) -> None:
+        if not isinstance(later, _Later):
+            later = _Later(later)
         error = reply["error"]["message"] if "error" in reply else None
         left = False
 
@@ -452,8 +487,12 @@ class RpcServer:
             self._update(index, replied=self._now(), outcome=RESULT if error is None else ERROR, error=error)
 
         try:
-            if delay:
-                await asyncio.sleep(delay)
+            if later.delay:
+                await asyncio.sleep(later.delay)
+            if later.hold is not None:
+                await self._wait_for(later.hold)
+            for message in later.strays:
+                await conn.send(message)
             await conn.send(reply, leaving)
         except asyncio.CancelledError:
             if not left:
@@ -462,6 +501,22 @@ class RpcServer:
         except (OSError, asyncio.TimeoutError):
             if not left:  # once written, the reply has left even if the client then stops reading
                 self._update(index, outcome=UNANSWERED)
+
+
+    async def _wait_for(self, event: threading.Event) -> None:
+        """Until another thread sets ``event``, at most ``max_wait`` seconds."""
+        deadline = time.monotonic() + self.max_wait
+        while not event.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(_HOLD_POLL)
+
+
+@dataclass(frozen=True)
+class _Later:
+    """What happens between answering a request and sending its reply."""
+
+    delay: float = 0.0
+    hold: threading.Event | None = None
+    strays: tuple[dict, ...] = ()
 
 
 class _Connection:
@@ -509,6 +564,14 @@ def _parse(line: bytes) -> tuple[dict | None, str | None, int | None]:
     if not isinstance(message.get("method"), str):
         return None, "invalid request: 'method' must be a string", request_id
     return message, None, request_id
+
+
+def _encodable(message: dict) -> bool:
+    try:
+        json.dumps(message, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _refuse_constant(name: str) -> None:
