@@ -318,8 +318,8 @@ EXERCISES: dict[str, Exercise] = {
             section="Request-response",
             required_names=("RpcError", "RpcClient"),
             parts={
-                "matching": "each reply reaches its own caller: ids unique per connection, "
-                            "replies out of order, many calls at once on one connection",
+                "matching": "connect and close; each reply reaches its own caller: ids unique per "
+                            "connection, replies out of order, many calls at once on one connection",
                 "timeouts": "a call past its timeout raises TimeoutError, and its late reply is "
                             "dropped without disturbing other calls",
                 "errors": "an error reply raises RpcError with the server's message, the "
