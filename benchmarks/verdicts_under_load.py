@@ -58,6 +58,8 @@ REAL_TIME_PARTS: dict[str, set[str]] = {
     "service_discovery": set(),  # a fake clock and batched picks; the contract asks for no threads
     "pubsub": set(),  # synchronous delivery on one thread; no clock, no sockets
     "message_queue": {"threads"},  # real threads send, receive and ack on one queue at once
+    # A real server on a real socket in every part; timeouts waits 0.25-0.3 s of real time.
+    "request_response": {"matching", "timeouts", "errors"},
 }
 # The subset --quick grades: the parts whose outcomes wait on a real timeout, a real max_wait or
 # threads racing (bulkhead's limits/errors tests hold calls in gates confirmed entered, and timeout's
@@ -80,6 +82,9 @@ QUICK_PARTS: dict[str, set[str]] = {
     "service_discovery": set(),
     "pubsub": set(),
     "message_queue": {"threads"},
+    # matching: held replies released once arrived, a bound on arrivals and the server's max_wait;
+    # timeouts: real 0.25-0.3 s timeouts racing held replies.
+    "request_response": {"matching", "timeouts"},
 }
 # The mutants --quick grades: caught in QUICK_PARTS by tests that wait on real time or threads.
 QUICK_MUTANTS: dict[str, tuple[str, ...]] = {
@@ -100,6 +105,9 @@ QUICK_MUTANTS: dict[str, tuple[str, ...]] = {
     "service_discovery": (),
     "pubsub": (),
     "message_queue": ("racy_receive",),
+    # Caught by a real timeout or max_wait, or (the split write) by a socket's buffer filling.
+    "request_response": ("timeout_ignored", "late_reply_kills_the_reader", "lock_held_until_the_reply",
+                         "newline_written_apart_without_lock"),
 }
 
 
