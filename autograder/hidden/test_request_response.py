@@ -17,8 +17,8 @@ a late reply before it looks makes one more call after that reply left: the stre
 so the answer to that call proves the late reply was read first. Unmatched replies (an id-null error
 line, a second reply to an answered call, an id never sent) come from the server's `stray` option,
 sent just before a chosen reply. Real time is used only where the contract is about it: calls that
-must time out get 0.25-0.3 s; a call that must not gets 5 s, and its held reply is released by the
-test well before that. Every held reply leaves by itself after the server's `max_wait` (3 s) and
+must time out get 0.25-0.3 s; a call that must not gets 3 s (6 s for the 6 MB requests), and its held reply is released by the
+test well before that. Every held reply leaves by itself after the server's `max_wait` (2.5 s) and
 every server closes at the end of its test, so a broken client costs a few seconds, never a hang.
 Waits for an event end as soon as the outcome is known (a call already finished is the failure).
 
@@ -47,14 +47,15 @@ from support import SETTLE, expect, expect_equal, for_each_seed, wait_until
 from autograder.sandbox.rpc import RemoteTimeout
 from dspatterns.communication.rpc_server import ERROR, PENDING, RESULT, RpcServer
 
-MAX_WAIT = 3.0   # a held reply the test never releases leaves by itself after this (a broken test)
-LONG = 5.0       # the timeout of a call that must not time out
+MAX_WAIT = 2.5   # a held reply the test never releases leaves by itself after this (a broken test)
+LONG = 3.0       # the timeout of a call that must not time out (a correct one takes milliseconds)
 SHORT = 0.3      # the timeout of a call that must
 LIMIT = 7.0      # the event loop cuts a call off after this (below the channel's own limit)
 ARRIVE = 5.0     # how long a test waits for requests to reach the server
 # A request this long cannot leave in one write (a socket's send buffer is at most 4 MB on Linux),
 # so the client's writer buffers the rest and its drain() waits: the moment other tasks write too.
 BIG = 6_000_000
+BIG_TIMEOUT = 6.0  # those requests' calls: 18 MB through the channel and the socket, on a loaded machine
 
 
 # ------------------------------------------------------------------------------------- helpers
@@ -64,6 +65,8 @@ def said(outcome) -> str:
         return f"returned {outcome.value!r}"
     error = outcome.error
     text = f"raised {type(error).__name__}: {error}"
+    if is_timeout(error) and not str(error):
+        text = "raised TimeoutError (no reply reached this call before its timeout)"
     where = getattr(error, "remote_traceback", None)
     if where:
         text += f" (at {where[-1].strip()})"
@@ -212,8 +215,8 @@ class TestMatching:
                   "", "üñíçødé ✓"]
         with serving(sandbox) as server, connected(impl, sandbox, server) as client:
             for value in values:
-                expect_result(client.run("echo", value), value, f"await client.call('echo', {value!r}, 5.0)")
-            expect_result(client.run("add", [1, 2, 39]), 42, "await client.call('add', [1, 2, 39], 5.0)")
+                expect_result(client.run("echo", value), value, f"await client.call('echo', {value!r}, {LONG})")
+            expect_result(client.run("add", [1, 2, 39]), 42, f"await client.call('add', [1, 2, 39], {LONG})")
 
     def test_each_request_is_one_line_of_the_wire_format(self, impl, sandbox):
         """Each request is one JSON line {"id", "method", "params"} that the server can read."""
@@ -255,7 +258,7 @@ class TestMatching:
                 log = server.log
         for text, outcome in zip(texts, outcomes):
             client = "a" if text[5] == "a" else "b"
-            expect_result(outcome, text, f"client {client}: await {client}.call('echo', {text!r}, 5.0), with "
+            expect_result(outcome, text, f"client {client}: await {client}.call('echo', {text!r}, {LONG}), with "
                                          "two clients on one server and the replies released newest first")
         for connection in {e.connection for e in log}:
             ids = [e.id for e in log if e.connection == connection]
@@ -278,7 +281,7 @@ class TestMatching:
                              f"(newest first)")
             outcomes = running.wait()
         for text, outcome in zip(texts, outcomes):
-            expect_result(outcome, text, f"await client.call('echo', {text!r}, 5.0), replies released newest first")
+            expect_result(outcome, text, f"await client.call('echo', {text!r}, {LONG}), replies released newest first")
 
     def test_replies_in_a_shuffled_order_reach_their_callers(self, impl, sandbox):
         """Eight calls at once, replies released in a seeded random order: each call gets its own."""
@@ -297,7 +300,7 @@ class TestMatching:
                 outcomes = running.wait()
                 for text, outcome in zip(texts, outcomes):
                     expect_result(outcome, text,
-                                  f"await client.call('echo', {text!r}, 5.0) among 8 at once, replies "
+                                  f"await client.call('echo', {text!r}, {LONG}) among 8 at once, replies "
                                   f"released in the order {[texts[i] for i in order]}")
             for_each_seed([1, 2, 3], check)
 
@@ -308,7 +311,7 @@ class TestMatching:
             slow = client.start([client.call("echo", "held slow")])
             wait_for_arrivals(server, 1, slow)
             quick = client.run("echo", "quick")
-            expect_result(quick, "quick", "await client.call('echo', 'quick', 5.0) while another call's "
+            expect_result(quick, "quick", f"await client.call('echo', 'quick', {LONG}) while another call's "
                                           "reply is held at the server")
             expect_equal(slow.done(), [False], "the held call done before its reply was released")
             held.release_all()
@@ -320,7 +323,7 @@ class TestMatching:
         with serving(sandbox) as server, connected(impl, sandbox, server) as client:
             outcomes = client.gather([client.call("add", [n, 1000]) for n in range(200)])
             wrong = [(n, said(o)) for n, o in enumerate(outcomes) if o.raised or o.value != n + 1000]
-            expect(not wrong, f"200 concurrent calls client.call('add', [n, 1000], 5.0): {len(wrong)} "
+            expect(not wrong, f"200 concurrent calls client.call('add', [n, 1000], {LONG}): {len(wrong)} "
                               f"did not return n + 1000, first ones: {wrong[:5]}")
             expect_equal(server.connections, 1, "connections the server saw")
             expect_equal(len(server.log), 200, "requests the server received")
@@ -333,7 +336,8 @@ class TestMatching:
             return {"seconds": 0, "result": f"big {n}", "padding": padding}
 
         with serving(sandbox, max_line=2 * BIG) as server, connected(impl, sandbox, server) as client:
-            calls = [client.call("sleep", big(n)) if n < 3 else client.call("echo", f"small {n}")
+            calls = [client.call("sleep", big(n), BIG_TIMEOUT) if n < 3
+                     else client.call("echo", f"small {n}", BIG_TIMEOUT)
                      for n in range(6)]
             outcomes = client.gather(calls)
             log = server.log
@@ -342,8 +346,8 @@ class TestMatching:
                            f"not read {len(broken)} lines (parts of two requests mixed on one line?): {broken[:3]}")
         for n, outcome in enumerate(outcomes):
             expected = f"big {n}" if n < 3 else f"small {n}"
-            call = (f"client.call('sleep', {{'seconds': 0, 'result': {expected!r}, 'padding': 'x' * {BIG}}}, 5.0)"
-                    if n < 3 else f"client.call('echo', {expected!r}, 5.0)")
+            call = (f"client.call('sleep', {{'seconds': 0, 'result': {expected!r}, 'padding': 'x' * {BIG}}}, {BIG_TIMEOUT})"
+                    if n < 3 else f"client.call('echo', {expected!r}, {BIG_TIMEOUT})")
             expect_result(outcome, expected, f"await {call}, with 5 more such calls at once")
 
     def test_connect_and_close(self, impl, sandbox):
@@ -353,7 +357,7 @@ class TestMatching:
             opened = wait_until(lambda: server.open_connections == 1, SETTLE)
             expect(opened, f"after await client.connect() the server should have 1 open connection; it has "
                            f"{server.open_connections}")
-            expect_result(client.run("echo", "hello"), "hello", "await client.call('echo', 'hello', 5.0)")
+            expect_result(client.run("echo", "hello"), "hello", f"await client.call('echo', 'hello', {LONG})")
             closed = client.close()
             expect(not closed.raised, f"await client.close() {said(closed)}")
             expect(wait_until(lambda: server.open_connections == 0, SETTLE),
@@ -390,7 +394,7 @@ class TestTimeouts:
             short, long = running.wait()
         expect(short.raised and is_timeout(short.error), f"the call with timeout {SHORT}: expected "
                                                          f"TimeoutError; it {said(short)}")
-        expect_result(long, "held long", "the call with timeout 5.0 whose reply was released after the other timed out")
+        expect_result(long, "held long", f"the call with timeout {LONG} whose reply was released after the other timed out")
 
     def test_the_late_reply_is_dropped(self, impl, sandbox):
         """A late reply answers nobody: a call in flight then and a call made after it get their own replies."""
@@ -427,7 +431,7 @@ class TestTimeouts:
                 held.release(request)
                 wait_until_replied(server, request)
                 expect_result(client.run("echo", f"fresh {n}"), f"fresh {n}",
-                              f"await client.call('echo', 'fresh {n}', 5.0) right after the late reply "
+                              f"await client.call('echo', 'fresh {n}', {LONG}) right after the late reply "
                               f"to timed-out call {n} arrived")
 
     def test_the_connection_stays_usable_after_timeouts(self, impl, sandbox):
@@ -445,7 +449,7 @@ class TestTimeouts:
             outcomes = client.gather([client.call("add", [n, n]) for n in range(20)])
         wrong = [(n, said(o)) for n, o in enumerate(outcomes) if o.raised or o.value != 2 * n]
         expect(not wrong, f"after 5 timeouts and their late replies, 20 concurrent calls "
-                          f"client.call('add', [n, n], 5.0): {wrong[:5]}")
+                          f"client.call('add', [n, n], {LONG}): {wrong[:5]}")
 
 
 # ------------------------------------------------------------------------------------- errors
@@ -458,7 +462,7 @@ class TestErrors:
         with serving(sandbox) as server, connected(impl, sandbox, server) as client:
             outcome = client.run("fail", "disk full on /var")
         expect(outcome.raised and isinstance(outcome.error, impl.RpcError),
-               f"await client.call('fail', 'disk full on /var', 5.0) (the server replies "
+               f"await client.call('fail', 'disk full on /var', {LONG}) (the server replies "
                f'{{"error": {{"message": "disk full on /var"}}}}): expected RpcError; it {said(outcome)}')
         expect("disk full on /var" in str(outcome.error),
                f"the RpcError's message should contain the server's 'disk full on /var'; it is {str(outcome.error)!r}")
@@ -472,10 +476,10 @@ class TestErrors:
             for method, params, message in cases:
                 outcome = client.run(method, params)
                 expect(outcome.raised and isinstance(outcome.error, impl.RpcError),
-                       f"await client.call({method!r}, {params!r}, 5.0) gets an error reply: expected "
+                       f"await client.call({method!r}, {params!r}, {LONG}) gets an error reply: expected "
                        f"RpcError; it {said(outcome)}")
                 expect(message in str(outcome.error),
-                       f"the RpcError of client.call({method!r}, {params!r}, 5.0) should contain "
+                       f"the RpcError of client.call({method!r}, {params!r}, {LONG}) should contain "
                        f"{message!r}; its message is {str(outcome.error)!r}")
 
     def test_errors_and_results_at_once_each_reach_their_caller(self, impl, sandbox):
@@ -488,10 +492,10 @@ class TestErrors:
             if n % 2:
                 expect(outcome.raised and isinstance(outcome.error, impl.RpcError)
                        and f"error {n}" in str(outcome.error),
-                       f"await client.call('fail', 'error {n}', 5.0) among 20 at once: expected RpcError "
+                       f"await client.call('fail', 'error {n}', {LONG}) among 20 at once: expected RpcError "
                        f"with 'error {n}'; it {said(outcome)}")
             else:
-                expect_result(outcome, n, f"await client.call('echo', {n}, 5.0) among 20 at once, half failing")
+                expect_result(outcome, n, f"await client.call('echo', {n}, {LONG}) among 20 at once, half failing")
         expect_result(after, "after", "a call after the error replies (the connection stays usable)")
 
     def test_the_connection_stays_usable_after_an_error(self, impl, sandbox):
@@ -500,7 +504,7 @@ class TestErrors:
             client.run("fail", "first")
             for n in range(3):
                 expect_result(client.run("add", [n, 10]), n + 10,
-                              f"await client.call('add', [{n}, 10], 5.0) after an error reply")
+                              f"await client.call('add', [{n}, 10], {LONG}) after an error reply")
 
     def test_an_id_null_error_line_is_ignored(self, impl, sandbox):
         """A reply with id null (the server could not read some request) answers no call and is ignored."""
@@ -512,7 +516,7 @@ class TestErrors:
             wait_for_arrivals(server, 1, waiting)
             outcome = client.run("echo", "after the null line")
             expect_result(outcome, "after the null line",
-                          f"await client.call('echo', 'after the null line', 5.0), whose reply follows the "
+                          f"await client.call('echo', 'after the null line', {LONG}), whose reply follows the "
                           f"line {null_line}")
             expect_equal(waiting.done(), [False], "the held call done by an id-null line")
             held.release_all()
@@ -533,9 +537,9 @@ class TestErrors:
             return None
 
         with serving(sandbox, stray=stray) as server, connected(impl, sandbox, server) as client:
-            expect_result(client.run("echo", "first"), "first", "await client.call('echo', 'first', 5.0)")
+            expect_result(client.run("echo", "first"), "first", f"await client.call('echo', 'first', {LONG})")
             expect_result(client.run("echo", "second"), "second",
-                          "await client.call('echo', 'second', 5.0), whose reply follows two more replies "
+                          f"await client.call('echo', 'second', {LONG}), whose reply follows two more replies "
                           "to the first call's id")
             expect_result(client.run("echo", "third"), "third", "a call after the duplicate replies")
 
@@ -550,5 +554,5 @@ class TestErrors:
         with serving(sandbox, stray=stray) as server, connected(impl, sandbox, server) as client:
             outcomes = [client.run("echo", text) for text in ("first", "second", "third")]
         for text, outcome in zip(("first", "second", "third"), outcomes):
-            expect_result(outcome, text, f"await client.call('echo', {text!r}, 5.0), with replies to "
+            expect_result(outcome, text, f"await client.call('echo', {text!r}, {LONG}), with replies to "
                                          "ids never sent just before the second reply")
