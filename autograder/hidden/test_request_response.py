@@ -29,7 +29,8 @@ timeout or an error reply the connection stays usable; a reply whose id matches 
 (late, duplicate, id null, never sent) is ignored; `str(RpcError)` contains the server's message; a
 result may be any JSON value, null and false included; the calls of one client are tasks of one
 event loop (no thread-safety asked), and concurrent requests must go out as whole lines even when the
-socket's buffer fills; `close()` closes the connection, which the server sees end. Not graded: what
+socket's buffer fills; `RpcClient(host, port)` needs no running loop (the suite makes it outside
+the loop its coroutines run in; the notebook's first graded cell does the same); `close()` closes the connection, which the server sees end. Not graded: what
 calls in flight do when the connection ends, calls before `connect()` or after `close()`, timeouts of
 0 or None.
 """
@@ -143,7 +144,13 @@ class Client:
     def __init__(self, impl, sandbox, server, loop=None):
         self.server = server
         self.loop = loop or sandbox.event_loop()
-        self.client = impl.RpcClient(server.host, server.port)
+        try:
+            self.client = impl.RpcClient(server.host, server.port)
+        except Exception as error:
+            raise AssertionError(
+                f"RpcClient({server.host!r}, {server.port}) raised {type(error).__name__}: {error}. The "
+                "grader makes the client outside any event loop (connect() then runs in one): make "
+                "what needs a running loop in connect(), not in __init__") from None
         connected = self.loop.run(self.client.connect, timeout=LIMIT)
         expect(not connected.raised,
                f"client = RpcClient({server.host!r}, {server.port}); await client.connect() "
