@@ -17,9 +17,10 @@ a late reply before it looks makes one more call after that reply left: the stre
 so the answer to that call proves the late reply was read first. Unmatched replies (an id-null error
 line, a second reply to an answered call, an id never sent) come from the server's `stray` option,
 sent just before a chosen reply. Real time is used only where the contract is about it: calls that
-must time out get 0.25-0.3 s; a call that must not gets 3 s (6 s for the 6 MB requests), and its held reply is released by the
-test well before that. Every held reply leaves by itself after the server's `max_wait` (2.5 s) and
-every server closes at the end of its test, so a broken client costs a few seconds, never a hang.
+must time out get 0.25-0.3 s; a call that must not gets 3 s (6 s for the 6 MB requests, and for a
+call whose reply is held while the test checks others), and a held reply is released well before
+that. Every held reply leaves by itself after the server's `max_wait` (2.5 s) and every server
+closes at the end of its test, so a broken client costs seconds per test, never a hang.
 Waits for an event end as soon as the outcome is known (a call already finished is the failure).
 
 Readings the grader takes where the contract is silent (the notebook states each one): ids are any
@@ -50,6 +51,7 @@ from dspatterns.communication.rpc_server import ERROR, PENDING, RESULT, RpcServe
 
 MAX_WAIT = 2.5   # a held reply the test never releases leaves by itself after this (a broken test)
 LONG = 3.0       # the timeout of a call that must not time out (a correct one takes milliseconds)
+HELD = 6.0       # the timeout of a call whose reply a test holds while it checks other things
 SHORT = 0.3      # the timeout of a call that must
 LIMIT = 7.0      # the event loop cuts a call off after this (below the channel's own limit)
 ARRIVE = 5.0     # how long a test waits for requests to reach the server
@@ -256,7 +258,7 @@ class TestMatching:
             loop = sandbox.event_loop()
             with connected(impl, sandbox, server, loop) as a, connected(impl, sandbox, server, loop) as b:
                 texts = [f"held {name}{n}" for n in range(3) for name in "ab"]
-                running = loop.start([(a if text[5] == "a" else b).call("echo", text) for text in texts],
+                running = loop.start([(a if text[5] == "a" else b).call("echo", text, HELD) for text in texts],
                                      timeout=LIMIT)
                 wait_for_arrivals(server, 6, running)
                 for request in reversed(held.requests):
@@ -265,7 +267,7 @@ class TestMatching:
                 log = server.log
         for text, outcome in zip(texts, outcomes):
             client = "a" if text[5] == "a" else "b"
-            expect_result(outcome, text, f"client {client}: await {client}.call('echo', {text!r}, {LONG}), with "
+            expect_result(outcome, text, f"client {client}: await {client}.call('echo', {text!r}, {HELD}), with "
                                          "two clients on one server and the replies released newest first")
         for connection in {e.connection for e in log}:
             ids = [e.id for e in log if e.connection == connection]
@@ -276,7 +278,7 @@ class TestMatching:
         held = Held(held_text)
         texts = ["held first", "held second", "held third"]
         with serving(sandbox, hold=held) as server, connected(impl, sandbox, server) as client:
-            running = client.start([client.call("echo", text) for text in texts])
+            running = client.start([client.call("echo", text, HELD) for text in texts])
             wait_for_arrivals(server, 3, running)
             expect_equal(running.done(), [False] * 3, "calls done before any reply was released")
             requests = held.by_params()
@@ -288,7 +290,7 @@ class TestMatching:
                              f"(newest first)")
             outcomes = running.wait()
         for text, outcome in zip(texts, outcomes):
-            expect_result(outcome, text, f"await client.call('echo', {text!r}, {LONG}), replies released newest first")
+            expect_result(outcome, text, f"await client.call('echo', {text!r}, {HELD}), replies released newest first")
 
     def test_replies_in_a_shuffled_order_reach_their_callers(self, impl, sandbox):
         """Eight calls at once, replies released in a seeded random order: each call gets its own."""
@@ -298,7 +300,7 @@ class TestMatching:
                 texts = [f"held {seed}-{n}" for n in range(8)]
                 order = list(range(8))
                 random.Random(seed).shuffle(order)
-                running = client.start([client.call("echo", text) for text in texts])
+                running = client.start([client.call("echo", text, HELD) for text in texts])
                 wait_until(lambda: all(t in held.by_params() for t in texts) or any(running.done()), ARRIVE)
                 requests = held.by_params()
                 for index in order:
@@ -307,7 +309,7 @@ class TestMatching:
                 outcomes = running.wait()
                 for text, outcome in zip(texts, outcomes):
                     expect_result(outcome, text,
-                                  f"await client.call('echo', {text!r}, {LONG}) among 8 at once, replies "
+                                  f"await client.call('echo', {text!r}, {HELD}) among 8 at once, replies "
                                   f"released in the order {[texts[i] for i in order]}")
             for_each_seed([1, 2, 3], check)
 
@@ -315,7 +317,7 @@ class TestMatching:
         """A call is not held up behind another call's reply: a quick one returns while a slow one waits."""
         held = Held(held_text)
         with serving(sandbox, hold=held) as server, connected(impl, sandbox, server) as client:
-            slow = client.start([client.call("echo", "held slow")])
+            slow = client.start([client.call("echo", "held slow", HELD)])
             wait_for_arrivals(server, 1, slow)
             quick = client.run("echo", "quick")
             expect_result(quick, "quick", f"await client.call('echo', 'quick', {LONG}) while another call's "
@@ -393,7 +395,7 @@ class TestTimeouts:
         """One call timing out leaves a call with a longer timeout waiting, and it gets its reply."""
         held = Held(held_text)
         with serving(sandbox, hold=held) as server, connected(impl, sandbox, server) as client:
-            running = client.start([client.call("echo", "held short", SHORT), client.call("echo", "held long")])
+            running = client.start([client.call("echo", "held short", SHORT), client.call("echo", "held long", HELD)])
             wait_until(lambda: running.done()[0], LIMIT)
             expect_equal(running.done(), [True, False],
                          f"which calls are done once the {SHORT} s one timed out (both replies held)")
@@ -401,13 +403,13 @@ class TestTimeouts:
             short, long = running.wait()
         expect(short.raised and is_timeout(short.error), f"the call with timeout {SHORT}: expected "
                                                          f"TimeoutError; it {said(short)}")
-        expect_result(long, "held long", f"the call with timeout {LONG} whose reply was released after the other timed out")
+        expect_result(long, "held long", f"the call with timeout {HELD} whose reply was released after the other timed out")
 
     def test_the_late_reply_is_dropped(self, impl, sandbox):
         """A late reply answers nobody: a call in flight then and a call made after it get their own replies."""
         held = Held(held_text)
         with serving(sandbox, hold=held) as server, connected(impl, sandbox, server) as client:
-            running = client.start([client.call("echo", "held late", SHORT), client.call("echo", "held during")])
+            running = client.start([client.call("echo", "held late", SHORT), client.call("echo", "held during", HELD)])
             wait_until(lambda: running.done()[0], LIMIT)
             late = held.by_params()["held late"]
             held.release(late)
@@ -519,7 +521,7 @@ class TestErrors:
         held = Held(held_text)
         stray = (lambda r: [null_line] if r.params == "after the null line" else None)
         with serving(sandbox, hold=held, stray=stray) as server, connected(impl, sandbox, server) as client:
-            waiting = client.start([client.call("echo", "held waiting")])
+            waiting = client.start([client.call("echo", "held waiting", HELD)])
             wait_for_arrivals(server, 1, waiting)
             outcome = client.run("echo", "after the null line")
             expect_result(outcome, "after the null line",
