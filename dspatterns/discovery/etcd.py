@@ -1,0 +1,444 @@
+"""A throw-away etcd for the course, and a demo of discovery by leases: the TTL rule as Kubernetes relies on it.
+
+etcd does not know what a "service instance" is. It has keys, and *leases*: a lease is granted with a
+TTL, a key written with that lease is deleted by the server when the lease expires, and a keep-alive
+(``lease.refresh()``) pushes the expiry back to a full TTL. That is the registry rule of this notebook
+(an instance is listed while it was last heard from less than ``ttl`` ago) enforced by the server, so
+a client cannot get it wrong. A *watch* on a prefix streams every put and delete under it, which is how
+a client keeps a local copy of the list current without polling. Kubernetes stores its endpoints and
+its node leases in etcd this way.
+
+``EtcdServer`` starts Debian's ``/usr/bin/etcd`` (3.4, package ``etcd-server``) as a one-member cluster
+on two free local ports (client and peer) with its data in a fresh temporary folder, waits (bounded)
+until ``/health`` answers, and on leaving the ``with`` block stops the process and deletes the folder.
+The heartbeat and election intervals are shortened (50 ms / 500 ms instead of 100 ms / 1 s): etcd
+refuses leases shorter than 1.5 election timeouts (it grants the minimum instead), so this brings the
+shortest lease down from 2 s to 1 s, which keeps the demo and its test short. One member never holds
+an election after it started, so nothing else changes.
+
+``PrefixWatchCache`` is a client's copy of the keys under a prefix, kept current by one watch; it
+lists, then watches from the revision after the list, so no change between the two is lost.
+``LeasedInstance`` is one instance: a key under a lease and a thread that refreshes it.
+``etcd_discovery_demo`` runs three of them, silences one and shows when the cache lets it go.
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dspatterns.discovery.production_timeline import (
+    CACHE_ADDED,
+    CACHE_REMOVED,
+    DEREGISTERED,
+    HEARTBEAT,
+    REGISTERED,
+    SILENCED,
+    TimelineEvent,
+    TimelineRecorder,
+    discovery_figure,
+    first,
+)
+
+DEBIAN_BINARY = Path("/usr/bin/etcd")
+INSTALL_HINT = ("etcd is not installed: `sudo apt-get install etcd-server` (Debian/Ubuntu, etcd 3.4) or "
+                "`brew install etcd` (macOS) installs it, and `./run lab` run as root installs it too.")
+# etcd 3.4 runs without complaint only on amd64 and ppc64le; elsewhere it wants this variable set to the
+# architecture to show that the operator knows.
+SUPPORTED_ARCHES = {"x86_64": "amd64", "amd64": "amd64", "ppc64le": "ppc64le"}
+GOARCH_NAMES = {"aarch64": "arm64", "arm64": "arm64", "armv7l": "arm", "i686": "386", "s390x": "s390x"}
+# What the cache reports, as the timeline names it ("updated" is not drawn: an address change is not a come or go).
+CACHE_EVENTS = {"added": CACHE_ADDED, "removed": CACHE_REMOVED}
+
+
+class EtcdUnavailable(RuntimeError):
+    """etcd could not be started here; the message says why and how to get it."""
+
+
+def find_etcd_binary() -> Path:
+    """Debian's binary, else whatever ``etcd`` is on the PATH; ``EtcdUnavailable`` if neither."""
+    if DEBIAN_BINARY.is_file():
+        return DEBIAN_BINARY
+    found = shutil.which("etcd")
+    if found:
+        return Path(found)
+    raise EtcdUnavailable(INSTALL_HINT)
+
+
+class EtcdServer:
+    """A private one-member etcd: ``with EtcdServer() as etcd: etcd.client().put(...)``.
+
+    ``startup_seconds`` is how long the last start took until ``/health`` said true, for the report
+    and the notebook; nothing depends on it.
+    """
+
+    def __init__(self, *, startup_timeout: float = 20.0, attempts: int = 3,
+                 heartbeat_ms: int = 50, election_ms: int = 500):
+        self.startup_timeout = startup_timeout
+        self.attempts = attempts
+        self.heartbeat_ms = heartbeat_ms
+        self.election_ms = election_ms
+        self.host = "127.0.0.1"
+        self.client_port: int | None = None
+        self.peer_port: int | None = None
+        self.process: subprocess.Popen | None = None
+        self.folder: Path | None = None
+        self.startup_seconds: float | None = None
+        self._log = None
+
+    @property
+    def url(self) -> str:
+        if self.client_port is None:
+            raise RuntimeError("the server is not running: use it inside `with EtcdServer() as etcd:`")
+        return f"http://{self.host}:{self.client_port}"
+
+    def client(self, **options):
+        """An ``etcd3gw.client.Etcd3Client`` (etcd's HTTP/JSON gateway, API path ``/v3/``) for this server."""
+        import etcd3gw
+
+        options.setdefault("timeout", 10)
+        return etcd3gw.client(host=self.host, port=self.client_port, api_path="/v3/", **options)
+
+    def __enter__(self) -> EtcdServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        binary = find_etcd_binary()
+        self.folder = Path(tempfile.mkdtemp(prefix="dspatterns-etcd-"))
+        errors = []
+        try:
+            for _ in range(self.attempts):
+                began = time.monotonic()
+                self._launch(binary)
+                error = self._wait_until_healthy()
+                if error is None:
+                    self.startup_seconds = time.monotonic() - began
+                    return
+                errors.append(error)
+                self._terminate()
+            raise EtcdUnavailable(f"etcd ({binary}) did not become healthy: {'; '.join(errors)}\n{self.log_tail()}")
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Terminate (etcd shuts down cleanly on SIGTERM), kill if it lingers, and delete the data folder."""
+        self._terminate()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+        self.client_port = self.peer_port = None
+
+    def log_tail(self, characters: int = 1200) -> str:
+        log = self.folder / "etcd.log" if self.folder else None
+        return log.read_text(errors="replace")[-characters:] if log and log.exists() else ""
+
+    def _launch(self, binary: Path) -> None:
+        self.client_port, self.peer_port = _free_ports(2)
+        client_url = f"http://{self.host}:{self.client_port}"
+        peer_url = f"http://{self.host}:{self.peer_port}"
+        self._log = open(self.folder / "etcd.log", "ab")
+        self.process = subprocess.Popen(
+            [str(binary), "--name", "dspatterns", "--data-dir", str(self.folder / "data"),
+             "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
+             "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+             "--initial-cluster", f"dspatterns={peer_url}", "--initial-cluster-state", "new",
+             "--heartbeat-interval", str(self.heartbeat_ms), "--election-timeout", str(self.election_ms)],
+            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.folder,
+            env=_etcd_environment(),
+        )
+
+    def _wait_until_healthy(self) -> str | None:
+        """None once ``/health`` says true; otherwise why not (it exited, or the time ran out)."""
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return f"it exited with status {self.process.returncode} (ports {self.client_port}, {self.peer_port})"
+            if _healthy(self.url):
+                return None
+            time.sleep(0.05)
+        return f"not healthy on port {self.client_port} within {self.startup_timeout:g} s"
+
+    def _terminate(self) -> None:
+        process, self.process = self.process, None
+        if process is not None:
+            for signal_it in (process.terminate, process.kill):
+                if process.poll() is None:
+                    signal_it()
+                try:
+                    process.wait(timeout=5.0)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def _etcd_environment() -> dict[str, str]:
+    """The caller's environment without ETCD_* settings (flags say everything), plus the arch switch if needed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ETCD_")}
+    machine = platform.machine().lower()
+    if machine not in SUPPORTED_ARCHES:
+        env["ETCD_UNSUPPORTED_ARCH"] = GOARCH_NAMES.get(machine, machine)
+    return env
+
+
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct ports the OS considers free now (held open together so they differ)."""
+    with contextlib.ExitStack() as stack:
+        probes = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+
+
+def _healthy(url: str) -> bool:
+    """etcd's own health endpoint, read with the standard library so that starting does not need the client."""
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=1.0) as response:
+            return json.loads(response.read()).get("health") == "true"
+    except (OSError, ValueError, urllib.error.URLError):
+        return False
+
+
+def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections there: after the server stops, nothing should."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host, port)) == 0
+
+
+# --- a client's copy of a prefix, kept current by a watch ------------------------------------------------
+
+
+class PrefixWatchCache:
+    """The keys under ``prefix`` and their values, as this client last heard: list once, then follow a watch.
+
+    Keys are reported without the prefix (``/services/web/a`` under ``/services/web/`` is ``a``).
+    ``on_change(kind, name, value)`` is called from the watch thread after each change is applied, with
+    ``kind`` ``"added"``, ``"updated"`` or ``"removed"``. The copy can be behind the server by the time a
+    watch event takes to arrive, never ahead, and it never misses a change: the watch starts at the
+    revision right after the list.
+    """
+
+    def __init__(self, client, prefix: str, *, on_change: Callable[[str, str, str | None], None] | None = None):
+        self._client = client
+        self._prefix = prefix
+        self._on_change = on_change
+        self._entries: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._cancel: Callable[[], None] | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> PrefixWatchCache:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        revision, entries = self._list()
+        with self._lock:
+            self._entries = entries
+        for name, value in sorted(entries.items()):
+            self._notify("added", name, value)
+        events, self._cancel = self._client.watch_prefix(self._prefix, start_revision=revision + 1)
+        self._thread = threading.Thread(target=self._follow, args=(events,), name=f"watch {self._prefix}",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._cancel is not None:
+            self._cancel()
+            self._cancel = None
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            self._thread = None
+
+    def snapshot(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._entries)
+
+    def names(self) -> tuple[str, ...]:
+        with self._lock:
+            return tuple(sorted(self._entries))
+
+    def wait_until(self, condition: Callable[[dict[str, str]], bool], timeout: float) -> bool:
+        """Block until ``condition(snapshot)`` holds (True) or ``timeout`` seconds pass (False)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: condition(dict(self._entries)), timeout=timeout)
+
+    def _list(self) -> tuple[int, dict[str, str]]:
+        """The values under the prefix and the store's revision at that moment (the gateway's header)."""
+        prefix = self._prefix.encode()
+        response = self._client.post(self._client.get_url("/kv/range"), json={
+            "key": _b64(prefix), "range_end": _b64(_prefix_end(prefix))})
+        entries = {base64.b64decode(kv["key"]).decode()[len(self._prefix):]:
+                   base64.b64decode(kv.get("value", "")).decode() for kv in response.get("kvs", [])}
+        return int(response["header"]["revision"]), entries
+
+    def _follow(self, events) -> None:
+        for event in events:
+            key = event["kv"]["key"].decode()
+            name = key[len(self._prefix):]
+            with self._changed:
+                if event.get("type") == "DELETE":
+                    known = self._entries.pop(name, None) is not None
+                    kind, value = ("removed" if known else None), None
+                else:  # PUT is the default and the gateway leaves it out
+                    value = event["kv"].get("value", b"").decode()
+                    kind = "updated" if name in self._entries else "added"
+                    self._entries[name] = value
+                self._changed.notify_all()
+            if kind is not None:
+                self._notify(kind, name, value)
+
+    def _notify(self, kind: str, name: str, value: str | None) -> None:
+        if self._on_change is not None:
+            self._on_change(kind, name, value)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _prefix_end(prefix: bytes) -> bytes:
+    """The first key after every key that starts with ``prefix`` (etcd's range_end for a prefix)."""
+    stripped = prefix.rstrip(b"\xff")
+    return stripped[:-1] + bytes([stripped[-1] + 1]) if stripped else b"\0"
+
+
+# --- one instance: a key under a lease, and its heartbeat ------------------------------------------------
+
+
+class LeasedInstance:
+    """An instance registered as ``key = address`` under its own lease, refreshed by a thread until told to stop.
+
+    ``silence()`` stops the refreshes and nothing else, which is what the server sees when the process
+    crashes or its network goes: the key stays until the lease runs out. ``deregister()`` is the clean
+    goodbye: revoking the lease deletes the key at once.
+    """
+
+    def __init__(self, client, key: str, address: str, *, ttl: int, refresh_every: float | None = None,
+                 on_heartbeat: Callable[[], None] | None = None):
+        self._client = client
+        self.key = key
+        self.address = address
+        self.ttl = ttl
+        self.refresh_every = ttl / 4 if refresh_every is None else refresh_every
+        self._on_heartbeat = on_heartbeat
+        self._lease = None
+        self._quiet = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def register(self) -> None:
+        self._lease = self._client.lease(self.ttl)
+        self._client.put(self.key, self.address, lease=self._lease)
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat {self.key}", daemon=True)
+        self._thread.start()
+
+    def silence(self) -> None:
+        self._quiet.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+
+    def deregister(self) -> None:
+        self.silence()
+        if self._lease is not None:
+            self._lease.revoke()
+
+    def _beat(self) -> None:
+        while not self._quiet.wait(self.refresh_every):
+            self._lease.refresh()
+            if self._on_heartbeat is not None:
+                self._on_heartbeat()
+
+
+# --- the demo --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EtcdDemo:
+    """The record of one run, the figure drawn from it, and the two numbers it is about."""
+
+    events: list[TimelineEvent]
+    figure: object
+    ttl: int
+    silent_for: float  # from the last refresh of the silenced instance to the cache dropping it
+    goodbye_after: float  # from revoking the deregistering instance's lease to the cache dropping it
+    startup_seconds: float | None
+
+
+def etcd_discovery_demo(ttl: int = 2, *, service: str = "web", keep_beating: float | None = None,
+                        server: EtcdServer | None = None, clock: Callable[[], float] = time.monotonic,
+                        sleep: Callable[[float], None] = time.sleep) -> EtcdDemo:
+    """Three instances of ``service`` under ``ttl``-second leases; ``c`` goes silent, then ``b`` says goodbye.
+
+    The order is arranged, not timed: every step waits until the cache has seen the previous one.
+    ``keep_beating`` (default ``2 * ttl``) is how long all three beat before ``c`` stops, to show that
+    refreshed keys outlive their TTL. Raises ``EtcdUnavailable`` when no etcd can be started.
+    """
+    keep_beating = 2 * ttl if keep_beating is None else keep_beating
+    limit = ttl + 5.0  # generous bound for "the server expired the lease"; the wait ends as soon as it has
+    with contextlib.ExitStack() as stack:
+        etcd = server if server is not None else stack.enter_context(EtcdServer())
+        client = etcd.client()
+        prefix = f"/services/{service}/"
+        recorder = TimelineRecorder(clock=clock)
+
+        def cache_changed(kind: str, name: str, _value: str | None) -> None:
+            if kind in CACHE_EVENTS:
+                recorder.record(CACHE_EVENTS[kind], name)
+
+        cache = PrefixWatchCache(client, prefix, on_change=cache_changed)
+        recorder.watch_view(cache.names)
+        stack.enter_context(cache)
+        instances = {}
+        for number, name in enumerate("abc", start=1):
+            instance = LeasedInstance(client, prefix + name, f"10.0.0.{number}:8080", ttl=ttl,
+                                      on_heartbeat=lambda name=name: recorder.record(HEARTBEAT, name))
+            stack.callback(instance.silence)
+            recorder.record(REGISTERED, name)  # before the put, so that it precedes the cache's "added"
+            instance.register()
+            instances[name] = instance
+        _expect(cache.wait_until(lambda seen: seen.keys() == set("abc"), limit), "the cache to list a, b and c")
+        sleep(keep_beating)
+        instances["c"].silence()
+        recorder.record(SILENCED, "c")
+        _expect(cache.wait_until(lambda seen: "c" not in seen, limit), f"c's lease ({ttl} s) to expire")
+        recorder.record(DEREGISTERED, "b")  # before the revoke, so that it precedes the cache's "removed"
+        instances["b"].deregister()
+        _expect(cache.wait_until(lambda seen: "b" not in seen, limit), "b's key to go when its lease was revoked")
+    events = recorder.events
+    last_beat = max((e.time for e in events if e.instance == "c" and e.event in (HEARTBEAT, REGISTERED)))
+    silent_for = first(events, CACHE_REMOVED, "c").time - last_beat
+    goodbye_after = first(events, CACHE_REMOVED, "b").time - first(events, DEREGISTERED, "b").time
+    figure = discovery_figure(events, title=(
+        f"etcd leases, ttl {ttl} s: c fell silent and left the cache {silent_for:.1f} s after its last "
+        f"keep-alive; b revoked its lease and left after {goodbye_after:.2f} s"))
+    return EtcdDemo(events, figure, ttl, silent_for, goodbye_after, etcd.startup_seconds)
+
+
+def _expect(happened: bool, what: str) -> None:
+    if not happened:
+        raise TimeoutError(f"waited in vain for {what}")
