@@ -1,0 +1,418 @@
+"""A throw-away ZooKeeper for the course, and a demo of discovery by ephemeral znodes and a children watch.
+
+ZooKeeper ties registration to a *session* rather than to a lease on each key. A client opens a session
+with a timeout; its library pings the server every third of it; an *ephemeral* node the client creates
+lives exactly as long as the session. Close the session and the node goes at once; let the process die
+and the server keeps the session (and the node) until the timeout passes without a ping, then removes
+both. So the registry's TTL rule is the session timeout, and the heartbeat is the client library's
+ping, which the application never writes. A *children watch* on ``/services/NAME`` fires when an
+instance comes or goes; kazoo's ``ChildrenWatch`` re-arms it each time, which keeps a client's copy of the
+list current. Sequential nodes (``c-0000000002``) make names unique and record the order of arrival.
+
+``ZooKeeperServer`` runs ZooKeeper 3.8 from Debian's ``zookeeperd`` package (the jars in ``/usr/share/java``;
+``zookeeper.jar``'s manifest lists the rest) with the machine's ``java``, standalone, from a ``zoo.cfg`` in a
+fresh temporary folder: a free client port on 127.0.0.1, the admin web server off, the ``ruok`` and
+``srvr`` four-letter words allowed. It waits until ``srvr`` reports a mode (the server is serving, not
+just up) within ``startup_timeout`` seconds, or raises ``ZooKeeperUnavailable`` with its log. A JVM
+takes seconds to start where etcd takes a fraction of one; ``startup_seconds`` records how many.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dspatterns.discovery.production_timeline import (
+    CACHE_ADDED,
+    CACHE_REMOVED,
+    DEREGISTERED,
+    KILLED,
+    REGISTERED,
+    TimelineEvent,
+    TimelineRecorder,
+    discovery_figure,
+    first,
+)
+
+DEBIAN_JAR = Path("/usr/share/java/zookeeper.jar")
+# Debian ships slf4j without a binding, so ZooKeeper logs nothing; the simple binding sends warnings
+# and errors to stderr, which goes to the log that a failed start quotes.
+DEBIAN_LOG_BINDING = Path("/usr/share/java/slf4j-simple.jar")
+MAIN_CLASS = "org.apache.zookeeper.server.ZooKeeperServerMain"
+INSTALL_HINT = ("ZooKeeper is not installed: `sudo apt-get install zookeeperd` (Debian/Ubuntu, ZooKeeper 3.8, "
+                "with a Java runtime) installs it, and `./run lab` run as root installs it too.")
+# A JVM that starts fast rather than runs fast: this server lives for one demo.
+JVM_OPTIONS = ("-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.net.preferIPv4Stack=true",
+               "-Dzookeeper.admin.enableServer=false", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn")
+CACHE_EVENTS = {"added": CACHE_ADDED, "removed": CACHE_REMOVED}
+
+
+class ZooKeeperUnavailable(RuntimeError):
+    """ZooKeeper could not be started here; the message says why and how to get it."""
+
+
+def find_java() -> Path:
+    found = shutil.which("java") or ("/usr/bin/java" if Path("/usr/bin/java").is_file() else None)
+    if not found:
+        raise ZooKeeperUnavailable("no `java` on the PATH. " + INSTALL_HINT)
+    return Path(found)
+
+
+def find_zookeeper_jar() -> Path:
+    if DEBIAN_JAR.is_file():
+        return DEBIAN_JAR
+    raise ZooKeeperUnavailable(INSTALL_HINT)
+
+
+class ZooKeeperServer:
+    """A private standalone ZooKeeper: ``with ZooKeeperServer() as zk: client = zk.client(); client.start()``.
+
+    ``tick_ms`` is ZooKeeper's time unit (sessions expire on tick boundaries); 200 ms instead of the
+    usual 2 s lets a session time out in 1-2 s for the demo, and the allowed session timeouts are set
+    explicitly to 0.4-60 s so that a client asking for one gets it.
+    """
+
+    def __init__(self, *, startup_timeout: float = 20.0, attempts: int = 2, tick_ms: int = 200):
+        self.startup_timeout = startup_timeout
+        self.attempts = attempts
+        self.tick_ms = tick_ms
+        self.host = "127.0.0.1"
+        self.port: int | None = None
+        self.process: subprocess.Popen | None = None
+        self.folder: Path | None = None
+        self.startup_seconds: float | None = None
+        self._log = None
+
+    @property
+    def hosts(self) -> str:
+        """The connection string kazoo (and zkCli.sh) take."""
+        if self.port is None:
+            raise RuntimeError("the server is not running: use it inside `with ZooKeeperServer() as zk:`")
+        return f"{self.host}:{self.port}"
+
+    def client(self, **options):
+        """A ``kazoo.client.KazooClient`` for this server, not yet started (``.start()`` opens the session)."""
+        from kazoo.client import KazooClient
+
+        return KazooClient(hosts=self.hosts, **options)
+
+    def __enter__(self) -> ZooKeeperServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        java, jar = find_java(), find_zookeeper_jar()
+        self.folder = Path(tempfile.mkdtemp(prefix="dspatterns-zookeeper-"))
+        errors = []
+        try:
+            for _ in range(self.attempts):
+                began = time.monotonic()
+                self._launch(java, jar)
+                error = self._wait_until_serving()
+                if error is None:
+                    self.startup_seconds = time.monotonic() - began
+                    return
+                errors.append(error)
+                self._terminate()
+            raise ZooKeeperUnavailable(
+                f"ZooKeeper ({jar}, {java}) did not start: {'; '.join(errors)}\n{self.log_tail()}")
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Terminate the JVM (kill it if it lingers) and delete the folder with its data and config."""
+        self._terminate()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+        self.port = None
+
+    def four_letter_word(self, word: str) -> str:
+        """Send ``ruok``, ``srvr``... and return the answer ('' if the server does not answer)."""
+        return _four_letter_word(self.port, word)
+
+    def log_tail(self, characters: int = 1500) -> str:
+        log = self.folder / "zookeeper.log" if self.folder else None
+        return log.read_text(errors="replace")[-characters:] if log and log.exists() else ""
+
+    def _launch(self, java: Path, jar: Path) -> None:
+        self.port = _free_port()
+        config = self.folder / "zoo.cfg"
+        config.write_text("\n".join([
+            f"tickTime={self.tick_ms}",
+            f"dataDir={self.folder / 'data'}",
+            f"clientPort={self.port}",
+            f"clientPortAddress={self.host}",
+            "admin.enableServer=false",
+            "4lw.commands.whitelist=ruok,srvr",
+            f"minSessionTimeout={2 * self.tick_ms}",
+            "maxSessionTimeout=60000",
+            "maxClientCnxns=100",
+        ]) + "\n")
+        classpath = os.pathsep.join(str(p) for p in (jar, DEBIAN_LOG_BINDING) if p.is_file())
+        self._log = open(self.folder / "zookeeper.log", "ab")
+        self.process = subprocess.Popen(
+            [str(java), *JVM_OPTIONS, "-cp", classpath, MAIN_CLASS, str(config)],
+            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.folder,
+        )
+
+    def _wait_until_serving(self) -> str | None:
+        """None once ``srvr`` names a mode (``ruok`` says imok before the server takes requests)."""
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return f"it exited with status {self.process.returncode} on port {self.port}"
+            if "Mode:" in _four_letter_word(self.port, "srvr"):
+                return None
+            time.sleep(0.1)
+        return f"not serving on port {self.port} within {self.startup_timeout:g} s"
+
+    def _terminate(self) -> None:
+        process, self.process = self.process, None
+        if process is not None:
+            for signal_it in (process.terminate, process.kill):
+                if process.poll() is None:
+                    signal_it()
+                try:
+                    process.wait(timeout=5.0)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _four_letter_word(port: int | None, word: str) -> str:
+    if port is None:
+        return ""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as connection:
+            connection.sendall(word.encode())
+            chunks = []
+            while chunk := connection.recv(4096):
+                chunks.append(chunk)
+            return b"".join(chunks).decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections there: after the server stops, nothing should."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host, port)) == 0
+
+
+# --- a client's copy of the children of a path, kept current by a watch ---------------------------------
+
+
+class ChildrenWatchCache:
+    """The children of ``path`` and their data, as this client last heard, kept current by kazoo's ChildrenWatch.
+
+    ``on_change(kind, child, data)`` is called after each change is applied (``"added"`` or ``"removed"``).
+    A child that vanishes between the watch firing and its data being read is treated as gone: the next
+    watch event will say so anyway.
+    """
+
+    def __init__(self, client, path: str, *, on_change: Callable[[str, str, str | None], None] | None = None):
+        self._client = client
+        self._path = path
+        self._on_change = on_change
+        self._entries: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._stopped = False
+
+    def __enter__(self) -> ChildrenWatchCache:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        from kazoo.recipe.watchers import ChildrenWatch
+
+        self._client.ensure_path(self._path)
+        ChildrenWatch(self._client, self._path, self._children_changed)
+
+    def stop(self) -> None:
+        """The watch ends the next time it fires (a ChildrenWatch stops when its function returns False)."""
+        self._stopped = True
+
+    def snapshot(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._entries)
+
+    def names(self) -> tuple[str, ...]:
+        with self._lock:
+            return tuple(sorted(self._entries))
+
+    def wait_until(self, condition: Callable[[dict[str, str]], bool], timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: condition(dict(self._entries)), timeout=timeout)
+
+    def _children_changed(self, children: list[str]) -> bool:
+        from kazoo.exceptions import NoNodeError
+
+        if self._stopped:
+            return False
+        current = set(children)
+        with self._lock:
+            gone = sorted(set(self._entries) - current)
+            new = sorted(current - set(self._entries))
+        added = {}
+        for child in new:
+            with contextlib.suppress(NoNodeError):
+                added[child] = self._client.get(f"{self._path}/{child}")[0].decode()
+        with self._changed:
+            for child in gone:
+                self._entries.pop(child, None)
+            self._entries.update(added)
+            self._changed.notify_all()
+        for child in gone:
+            self._notify("removed", child, None)
+        for child, data in added.items():
+            self._notify("added", child, data)
+        return True
+
+    def _notify(self, kind: str, child: str, data: str | None) -> None:
+        if self._on_change is not None:
+            self._on_change(kind, child, data)
+
+
+def instance_label(child: str) -> str:
+    """``c-0000000002`` -> ``c``: the name an instance chose, without the sequence ZooKeeper appended."""
+    return child.rsplit("-", 1)[0]
+
+
+# --- an instance in its own process, so that it can really die --------------------------------------------
+
+_INSTANCE_SCRIPT = """
+import sys
+from kazoo.client import KazooClient
+hosts, path, address, timeout = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+client = KazooClient(hosts=hosts, timeout=timeout)
+client.start(timeout=15)
+print(client.create(path, address.encode(), ephemeral=True, sequence=True, makepath=True), flush=True)
+sys.stdin.read()  # until the parent closes our stdin (a clean exit) or kills us (a crash)
+client.stop()
+client.close()
+"""
+
+
+class InstanceProcess:
+    """An instance as a separate Python process holding its own session; ``kill()`` is a crash (SIGKILL)."""
+
+    def __init__(self, hosts: str, path: str, address: str, *, session_timeout: float):
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _INSTANCE_SCRIPT, hosts, path, address, str(session_timeout)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.node = self.process.stdout.readline().strip()
+        if not self.node:
+            self.kill()
+            raise RuntimeError(f"the instance process could not register {path} (exit {self.process.returncode})")
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=10)
+        for stream in (self.process.stdin, self.process.stdout):
+            with contextlib.suppress(OSError):
+                stream.close()
+
+
+# --- the demo --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ZooKeeperDemo:
+    events: list[TimelineEvent]
+    figure: object
+    session_timeout: float  # as asked for; the server grants it because zoo.cfg allows 2 ticks to 60 s
+    silent_for: float  # from the kill to the cache dropping the instance
+    goodbye_after: float  # from closing the session to the cache dropping the instance
+    startup_seconds: float | None
+
+
+def zookeeper_ephemeral_demo(session_timeout: float = 2.0, *, service: str = "web",
+                             server: ZooKeeperServer | None = None,
+                             clock: Callable[[], float] = time.monotonic) -> ZooKeeperDemo:
+    """a, b and c register as ephemeral sequential znodes; c's process is killed, then a closes its session.
+
+    a and b hold sessions in this process; c runs in its own process so that killing it is a real crash:
+    its socket closes but its session, and so its node, lives until ``session_timeout`` passes without a
+    ping. Each step waits until the cache has seen the previous one. Raises ``ZooKeeperUnavailable``
+    when no ZooKeeper can be started.
+    """
+    from kazoo.client import KazooClient
+
+    limit = session_timeout + 10.0  # generous bound for "the session expired"; the wait ends when it has
+    path = f"/services/{service}"
+    with contextlib.ExitStack() as stack:
+        zookeeper = server if server is not None else stack.enter_context(ZooKeeperServer())
+        recorder = TimelineRecorder(clock=clock)
+        caller = _started(stack, KazooClient(hosts=zookeeper.hosts, timeout=10.0))
+
+        def cache_changed(kind: str, child: str, _data: str | None) -> None:
+            recorder.record(CACHE_EVENTS[kind], instance_label(child))
+
+        cache = ChildrenWatchCache(caller, path, on_change=cache_changed)
+        recorder.watch_view(lambda: [instance_label(child) for child in cache.names()])
+        stack.enter_context(cache)
+        sessions = {}
+        for name, address in (("a", "10.0.0.1:8080"), ("b", "10.0.0.2:8080")):
+            recorder.record(REGISTERED, name)
+            sessions[name] = _started(stack, KazooClient(hosts=zookeeper.hosts, timeout=session_timeout))
+            sessions[name].create(f"{path}/{name}-", address.encode(), ephemeral=True, sequence=True, makepath=True)
+        recorder.record(REGISTERED, "c")
+        crashing = InstanceProcess(zookeeper.hosts, f"{path}/c-", "10.0.0.3:8080", session_timeout=session_timeout)
+        stack.callback(crashing.kill)
+        listed = lambda wanted: lambda seen: {instance_label(child) for child in seen} == wanted  # noqa: E731
+        _expect(cache.wait_until(listed({"a", "b", "c"}), limit), "the cache to list a, b and c")
+        recorder.record(KILLED, "c")
+        crashing.kill()
+        _expect(cache.wait_until(listed({"a", "b"}), limit), f"c's session ({session_timeout:g} s) to expire")
+        recorder.record(DEREGISTERED, "a")
+        sessions["a"].stop()
+        _expect(cache.wait_until(listed({"b"}), limit), "a's node to go when its session closed")
+    events = recorder.events
+    silent_for = first(events, CACHE_REMOVED, "c").time - first(events, KILLED, "c").time
+    goodbye_after = first(events, CACHE_REMOVED, "a").time - first(events, DEREGISTERED, "a").time
+    figure = discovery_figure(events, title=(
+        f"ZooKeeper ephemeral nodes, session timeout {session_timeout:g} s: c's process was killed and it left the "
+        f"cache {silent_for:.1f} s later; a closed its session and left after {goodbye_after:.2f} s"))
+    return ZooKeeperDemo(events, figure, session_timeout, silent_for, goodbye_after, zookeeper.startup_seconds)
+
+
+def _started(stack: contextlib.ExitStack, client):
+    """Start a kazoo client and arrange for it to stop and close when the demo ends, whatever happens."""
+    client.start(timeout=15)
+    stack.callback(client.close)
+    stack.callback(client.stop)
+    return client
+
+
+def _expect(happened: bool, what: str) -> None:
+    if not happened:
+        raise TimeoutError(f"waited in vain for {what}")
