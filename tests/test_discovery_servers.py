@@ -26,6 +26,7 @@ from dspatterns.discovery.etcd import (
     PrefixWatchCache,
     etcd_discovery_demo,
     find_etcd_binary,
+    try_etcd_discovery_demo,
 )
 from dspatterns.discovery.production_timeline import (
     CACHE_ADDED,
@@ -35,6 +36,7 @@ from dspatterns.discovery.production_timeline import (
     KILLED,
     REGISTERED,
     SILENCED,
+    ServerMissing,
     first,
 )
 from dspatterns.discovery.zookeeper import (
@@ -44,6 +46,7 @@ from dspatterns.discovery.zookeeper import (
     ZooKeeperUnavailable,
     find_java,
     find_zookeeper_jar,
+    try_zookeeper_ephemeral_demo,
     zookeeper_ephemeral_demo,
 )
 
@@ -317,6 +320,16 @@ def test_children_watch_cache_sees_registration_and_removal(kazoo_clients):
     assert int(late_child[-10:]) > int(early_child[-10:]), "sequence numbers record the order of arrival"
 
 
+def test_try_demos_explain_how_to_install_when_the_servers_are_missing(monkeypatch, tmp_path):
+    monkeypatch.setattr(etcd_module, "DEBIAN_BINARY", tmp_path / "no-etcd")
+    monkeypatch.setattr(zookeeper_module, "DEBIAN_JAR", tmp_path / "no-zookeeper.jar")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    for missing, install in ((try_etcd_discovery_demo(ttl=1), "apt-get install etcd-server"),
+                             (try_zookeeper_ephemeral_demo(1.0), "apt-get install zookeeperd")):
+        assert isinstance(missing, ServerMissing), f"expected an explanation, got {missing!r}"
+        assert install in str(missing) and install in missing._repr_markdown_()
+
+
 def test_zookeeper_demo_killed_instance_leaves_after_the_timeout_and_closed_one_at_once(zookeeper):
     session_timeout = 2.0
     demo = zookeeper_ephemeral_demo(session_timeout, server=zookeeper)
@@ -325,6 +338,8 @@ def test_zookeeper_demo_killed_instance_leaves_after_the_timeout_and_closed_one_
     for name in "abc":
         assert kinds.index((REGISTERED, name)) < kinds.index((CACHE_ADDED, name)), kinds
     assert first(events, KILLED, "c").cache_sees == ("a", "b", "c"), "c must be listed when it is killed"
+    assert first(events, KILLED, "c").time - first(events, CACHE_ADDED, "c").time > session_timeout, (
+        "c should have stayed listed past its session timeout on the library's pings alone")
     assert kinds.index((KILLED, "c")) < kinds.index((CACHE_REMOVED, "c")) < kinds.index((DEREGISTERED, "a"))
     assert kinds.index((DEREGISTERED, "a")) < kinds.index((CACHE_REMOVED, "a"))
     assert session_timeout / 2 <= demo.silent_for <= session_timeout + SLACK_S, (

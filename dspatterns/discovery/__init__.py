@@ -6,4 +6,8 @@ Everything here is a seeded or purely arithmetic model over virtual time that re
 before every client's copy of the view caught up?" directly. None of it is a
 registry or a balancer you could submit: ``ServiceRegistry``, ``RoundRobinBalancer`` and
 ``LeastConnectionsBalancer`` are the exercise, written against the contract in the exercise notebook.
+
+``etcd`` and ``zookeeper`` are the exception to "a model": they start the real servers (Debian's
+``etcd-server`` and ``zookeeperd``) for the notebook's production section and *record* what a client's
+watch-fed cache saw (``production_timeline``). The expiry there is the server's, not code of ours.
 """

@@ -47,10 +47,12 @@ from dspatterns.discovery.production_timeline import (
     HEARTBEAT,
     REGISTERED,
     SILENCED,
+    ServerMissing,
     TimelineEvent,
     TimelineRecorder,
     discovery_figure,
     first,
+    show_demo,
 )
 
 DEBIAN_BINARY = Path("/usr/bin/etcd")
@@ -388,6 +390,20 @@ class EtcdDemo:
     goodbye_after: float  # from revoking the deregistering instance's lease to the cache dropping it
     startup_seconds: float | None
 
+    def _ipython_display_(self) -> None:
+        started = "" if self.startup_seconds is None else f"etcd started in {self.startup_seconds:.2f} s; "
+        show_demo(self.figure, self.events, (
+            f"{started}lease ttl {self.ttl} s: c left the cache {self.silent_for:.2f} s after its last keep-alive, "
+            f"b {self.goodbye_after:.2f} s after revoking its lease"))
+
+
+def try_etcd_discovery_demo(**options) -> EtcdDemo | ServerMissing:
+    """``etcd_discovery_demo(**options)``, or what to install when etcd cannot start: a notebook cell never fails."""
+    try:
+        return etcd_discovery_demo(**options)
+    except EtcdUnavailable as missing:
+        return ServerMissing("etcd", str(missing))
+
 
 def etcd_discovery_demo(ttl: int = 2, *, service: str = "web", keep_beating: float | None = None,
                         server: EtcdServer | None = None, clock: Callable[[], float] = time.monotonic,
@@ -426,6 +442,7 @@ def etcd_discovery_demo(ttl: int = 2, *, service: str = "web", keep_beating: flo
         instances["c"].silence()
         recorder.record(SILENCED, "c")
         _expect(cache.wait_until(lambda seen: "c" not in seen, limit), f"c's lease ({ttl} s) to expire")
+        sleep(ttl / 2)  # only so that the figure shows the two departures apart; the order is already fixed
         recorder.record(DEREGISTERED, "b")  # before the revoke, so that it precedes the cache's "removed"
         instances["b"].deregister()
         _expect(cache.wait_until(lambda seen: "b" not in seen, limit), "b's key to go when its lease was revoked")

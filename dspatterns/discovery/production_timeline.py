@@ -61,6 +61,29 @@ class TimelineRecorder:
             return list(self._events)
 
 
+@dataclass(frozen=True)
+class ServerMissing:
+    """What a notebook cell shows instead of a demo when its server cannot run here: why, and how to get it."""
+
+    server: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.server} is not available here, so this demo did not run.\n{self.reason}"
+
+    def _repr_markdown_(self) -> str:
+        return f"**{self.server} is not available here**, so this demo did not run. {self.reason}"
+
+
+def show_demo(figure, events: Sequence[TimelineEvent], summary: str) -> None:
+    """Display a demo's figure, then one line of numbers and the record (heartbeats left out) under it."""
+    from IPython.display import display
+
+    display(figure)
+    print(summary)
+    print(format_timeline(events))
+
+
 def first(events: Sequence[TimelineEvent], event: str, instance: str) -> TimelineEvent | None:
     """The first ``event`` that happened to ``instance``, or None: the demos' questions are all of this form."""
     return next((e for e in events if e.event == event and e.instance == instance), None)
@@ -74,22 +97,35 @@ def format_timeline(events: Sequence[TimelineEvent], *, heartbeats: bool = False
     return "\n".join(lines)
 
 
+LANE_COLOURS = {"listed, alive": "#4c78a8", "listed, but silent or dead": "#e8a33d"}
+
+
 def discovery_figure(events: Sequence[TimelineEvent], *, title: str):
     """Swimlanes (when the cache listed each instance, its heartbeats, its end) over the count the cache listed."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     instances = sorted({e.instance for e in events if e.event == REGISTERED})
-    end = max((e.time for e in events), default=0.0)
+    last = max((e.time for e in events), default=0.0)
+    end = last + max(0.3, 0.06 * last)  # a little past the last event, so that survivors visibly stay listed
     figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1, row_heights=[0.65, 0.35],
                            subplot_titles=("what the client's cache lists, per instance",
                                            "instances the cache lists"))
+    shown = set()
     for instance in instances:
+        went_quiet = next((e.time for e in events if e.instance == instance and e.event in (SILENCED, KILLED)), None)
         for start, stop in _listed_spans(events, instance, end):
-            figure.add_trace(go.Scatter(x=[start, stop], y=[instance, instance], mode="lines",
-                                        line={"width": 10, "color": "#4c78a8"}, showlegend=False,
-                                        hovertemplate=f"{instance} listed %{{x:.2f}} s<extra></extra>"), row=1, col=1)
-    markers = {HEARTBEAT: ("line-ns-open", "#72b7b2", 9), SILENCED: ("x", "#e45756", 12),
+            pieces = [(start, stop, "listed, alive")]
+            if went_quiet is not None and start <= went_quiet < stop:
+                pieces = [(start, went_quiet, "listed, alive"), (went_quiet, stop, "listed, but silent or dead")]
+            for left, right, meaning in pieces:
+                figure.add_trace(go.Scatter(
+                    x=[left, right], y=[instance, instance], mode="lines", name=meaning,
+                    line={"width": 12, "color": LANE_COLOURS[meaning]}, legendgroup=meaning,
+                    showlegend=meaning not in shown,
+                    hovertemplate=f"{instance} {meaning} %{{x:.2f}} s<extra></extra>"), row=1, col=1)
+                shown.add(meaning)
+    markers = {HEARTBEAT: ("line-ns-open", "#1b2a3a", 16), SILENCED: ("x", "#e45756", 12),
                KILLED: ("x", "#e45756", 12), DEREGISTERED: ("square", "#f58518", 10)}
     for kind, (symbol, colour, size) in markers.items():
         hits = [e for e in events if e.event == kind]

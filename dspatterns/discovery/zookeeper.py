@@ -37,10 +37,12 @@ from dspatterns.discovery.production_timeline import (
     DEREGISTERED,
     KILLED,
     REGISTERED,
+    ServerMissing,
     TimelineEvent,
     TimelineRecorder,
     discovery_figure,
     first,
+    show_demo,
 )
 
 DEBIAN_JAR = Path("/usr/share/java/zookeeper.jar")
@@ -347,6 +349,8 @@ class InstanceProcess:
 
 @dataclass(frozen=True)
 class ZooKeeperDemo:
+    """The record of one run, the figure drawn from it, and the two numbers it is about."""
+
     events: list[TimelineEvent]
     figure: object
     session_timeout: float  # as asked for; the server grants it because zoo.cfg allows 2 ticks to 60 s
@@ -354,15 +358,31 @@ class ZooKeeperDemo:
     goodbye_after: float  # from closing the session to the cache dropping the instance
     startup_seconds: float | None
 
+    def _ipython_display_(self) -> None:
+        started = "" if self.startup_seconds is None else f"ZooKeeper started in {self.startup_seconds:.2f} s; "
+        show_demo(self.figure, self.events, (
+            f"{started}session timeout {self.session_timeout:g} s: c left the cache {self.silent_for:.2f} s after "
+            f"its process was killed, a {self.goodbye_after:.2f} s after closing its session"))
+
+
+def try_zookeeper_ephemeral_demo(session_timeout: float = 2.0, **options) -> ZooKeeperDemo | ServerMissing:
+    """``zookeeper_ephemeral_demo(...)``, or what to install when ZooKeeper cannot start: a cell never fails."""
+    try:
+        return zookeeper_ephemeral_demo(session_timeout, **options)
+    except ZooKeeperUnavailable as missing:
+        return ServerMissing("ZooKeeper", str(missing))
+
 
 def zookeeper_ephemeral_demo(session_timeout: float = 2.0, *, service: str = "web",
                              server: ZooKeeperServer | None = None,
-                             clock: Callable[[], float] = time.monotonic) -> ZooKeeperDemo:
+                             clock: Callable[[], float] = time.monotonic,
+                             sleep: Callable[[float], None] = time.sleep) -> ZooKeeperDemo:
     """a, b and c register as ephemeral sequential znodes; c's process is killed, then a closes its session.
 
     a and b hold sessions in this process; c runs in its own process so that killing it is a real crash:
     its socket closes but its session, and so its node, lives until ``session_timeout`` passes without a
-    ping. Each step waits until the cache has seen the previous one. Raises ``ZooKeeperUnavailable``
+    ping. All three are left alone for 1.5 session timeouts first: the client library's pings alone keep
+    them listed. Each step waits until the cache has seen the previous one. Raises ``ZooKeeperUnavailable``
     when no ZooKeeper can be started.
     """
     from kazoo.client import KazooClient
@@ -390,9 +410,11 @@ def zookeeper_ephemeral_demo(session_timeout: float = 2.0, *, service: str = "we
         stack.callback(crashing.kill)
         listed = lambda wanted: lambda seen: {instance_label(child) for child in seen} == wanted  # noqa: E731
         _expect(cache.wait_until(listed({"a", "b", "c"}), limit), "the cache to list a, b and c")
+        sleep(session_timeout * 1.5)  # past the timeout: the library's pings alone keep the sessions alive
         recorder.record(KILLED, "c")
         crashing.kill()
         _expect(cache.wait_until(listed({"a", "b"}), limit), f"c's session ({session_timeout:g} s) to expire")
+        sleep(session_timeout / 2)  # only so that the figure shows the two departures apart
         recorder.record(DEREGISTERED, "a")
         sessions["a"].stop()
         _expect(cache.wait_until(listed({"b"}), limit), "a's node to go when its session closed")
