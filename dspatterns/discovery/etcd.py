@@ -369,6 +369,15 @@ class LeasedInstance:
         if self._lease is not None:
             self._lease.revoke()
 
+    def leave_quietly(self) -> None:
+        """Deregister if the lease still exists; an expired or already revoked one is what we wanted anyway."""
+        from etcd3gw.exceptions import Etcd3Exception
+
+        self.silence()
+        with contextlib.suppress(Etcd3Exception):
+            if self._lease is not None:
+                self._lease.revoke()
+
     def _beat(self) -> None:
         while not self._quiet.wait(self.refresh_every):
             self._lease.refresh()
@@ -418,7 +427,8 @@ def etcd_discovery_demo(ttl: int = 2, *, service: str = "web", keep_beating: flo
     limit = ttl + 5.0  # generous bound for "the server expired the lease"; the wait ends as soon as it has
     with contextlib.ExitStack() as stack:
         etcd = server if server is not None else stack.enter_context(EtcdServer())
-        client = etcd.client()
+        caller = etcd.client()  # the caller and each instance have their own client, as separate processes would
+        stack.callback(caller.session.close)
         prefix = f"/services/{service}/"
         recorder = TimelineRecorder(clock=clock)
 
@@ -426,14 +436,16 @@ def etcd_discovery_demo(ttl: int = 2, *, service: str = "web", keep_beating: flo
             if kind in CACHE_EVENTS:
                 recorder.record(CACHE_EVENTS[kind], name)
 
-        cache = PrefixWatchCache(client, prefix, on_change=cache_changed)
+        cache = PrefixWatchCache(caller, prefix, on_change=cache_changed)
         recorder.watch_view(cache.names)
         stack.enter_context(cache)
         instances = {}
         for number, name in enumerate("abc", start=1):
-            instance = LeasedInstance(client, prefix + name, f"10.0.0.{number}:8080", ttl=ttl,
+            own_client = etcd.client()
+            stack.callback(own_client.session.close)
+            instance = LeasedInstance(own_client, prefix + name, f"10.0.0.{number}:8080", ttl=ttl,
                                       on_heartbeat=lambda name=name: recorder.record(HEARTBEAT, name))
-            stack.callback(instance.silence)
+            stack.callback(instance.leave_quietly)  # nothing of the demo outlives it on a shared server
             recorder.record(REGISTERED, name)  # before the put, so that it precedes the cache's "added"
             instance.register()
             instances[name] = instance
@@ -446,7 +458,7 @@ def etcd_discovery_demo(ttl: int = 2, *, service: str = "web", keep_beating: flo
         recorder.record(DEREGISTERED, "b")  # before the revoke, so that it precedes the cache's "removed"
         instances["b"].deregister()
         _expect(cache.wait_until(lambda seen: "b" not in seen, limit), "b's key to go when its lease was revoked")
-    events = recorder.events
+        events = recorder.events  # the record ends here: a's goodbye on the way out is tidying, not the demo
     last_beat = max((e.time for e in events if e.instance == "c" and e.event in (HEARTBEAT, REGISTERED)))
     silent_for = first(events, CACHE_REMOVED, "c").time - last_beat
     goodbye_after = first(events, CACHE_REMOVED, "b").time - first(events, DEREGISTERED, "b").time
