@@ -419,7 +419,7 @@ def zookeeper_ephemeral_demo(session_timeout: float = 2.0, *, service: str = "we
         recorder.record(DEREGISTERED, "a")
         sessions["a"].stop()
         _expect(cache.wait_until(listed({"b"}), limit), "a's node to go when its session closed")
-    events = recorder.events
+        events = recorder.events  # the record ends here: b's session closing on the way out is tidying
     silent_for = first(events, CACHE_REMOVED, "c").time - first(events, KILLED, "c").time
     goodbye_after = first(events, CACHE_REMOVED, "a").time - first(events, DEREGISTERED, "a").time
     figure = discovery_figure(events, title=(
