@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
+import nbformat
 import pytest
+from nbclient import NotebookClient
 
 from dspatterns.discovery import etcd as etcd_module
 from dspatterns.discovery import zookeeper as zookeeper_module
@@ -50,6 +53,7 @@ from dspatterns.discovery.zookeeper import (
     zookeeper_ephemeral_demo,
 )
 
+NOTEBOOK = Path(__file__).resolve().parent.parent / "course" / "_production_discovery_cells.ipynb"
 SLACK_S = 8.0  # generous bound past a TTL for "the server removed it"; every wait ends as soon as it has
 
 
@@ -176,7 +180,8 @@ def test_prefix_watch_cache_lists_then_follows_registration_update_and_expiry(et
         assert changes.wait_for(("added", "a", "10.0.0.1:80"), SLACK_S), f"the cache never saw a: {changes.calls}"
         client.put(prefix + "early", "10.0.0.10:80")
         assert changes.wait_for(("updated", "early", "10.0.0.10:80"), SLACK_S), changes.calls
-        assert changes.wait_for(("removed", "a", None), 1 + SLACK_S), f"a's expiry never reached the cache: {changes.calls}"
+        assert changes.wait_for(("removed", "a", None), 1 + SLACK_S), (
+            f"a's expiry never reached the cache: {changes.calls}")
         assert cache.snapshot() == {"early": "10.0.0.10:80"}
     assert changes.calls == [("added", "early", "10.0.0.9:80"), ("added", "a", "10.0.0.1:80"),
                              ("updated", "early", "10.0.0.10:80"), ("removed", "a", None)], (
@@ -313,7 +318,8 @@ def test_children_watch_cache_sees_registration_and_removal(kazoo_clients):
         assert changes.wait_for(("added", late_child, "10.0.0.1:80"), SLACK_S), changes.calls
         assert cache.snapshot() == {early_child: "10.0.0.9:80", late_child: "10.0.0.1:80"}
         early.stop()
-        assert changes.wait_for(("removed", early_child, None), SLACK_S), f"the cache kept {early_child}: {changes.calls}"
+        assert changes.wait_for(("removed", early_child, None), SLACK_S), (
+            f"the cache kept {early_child} after its session closed: {changes.calls}")
         assert cache.snapshot() == {late_child: "10.0.0.1:80"}
     assert changes.calls == [("added", early_child, "10.0.0.9:80"), ("added", late_child, "10.0.0.1:80"),
                              ("removed", early_child, None)], changes.calls
@@ -354,3 +360,24 @@ def test_both_servers_run_side_by_side(etcd, zookeeper):
     """The notebook starts one of each; they must not collide on ports or folders."""
     assert etcd.client_port != zookeeper.port and etcd.folder != zookeeper.folder
     assert etcd.client().status() and zookeeper.four_letter_word("ruok") == "imok"
+
+
+# --- the notebook cells -----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_notebook_cells_show_the_real_servers_not_the_fallback():
+    """The production cells run in a fresh kernel against both servers and print their numbers."""
+    _etcd_or_skip()
+    _zookeeper_or_skip()
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    NotebookClient(notebook, kernel_name="python3", timeout=120, startup_timeout=120,
+                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    printed = "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+                      for output in cell.outputs if output.get("output_type") == "stream")
+    figures = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
+               if "application/vnd.plotly.v1+json" in output.get("data", {})]
+    assert "not available here" not in printed, f"a cell fell back although the server is installed:\n{printed}"
+    assert "etcd started in" in printed and "c left the cache" in printed, printed
+    assert "ZooKeeper started in" in printed, printed
+    assert len(figures) == 2, f"expected the etcd and the ZooKeeper figure, got {len(figures)}"
