@@ -16,12 +16,16 @@ import asyncio
 import inspect
 import json
 import random
+import re
 import threading
 import time
+from pathlib import Path
 
 import ipywidgets as widgets
+import nbformat
 import plotly.graph_objects as go
 import pytest
+from notebook_sections import plotly_figures, printed_text, run_cells, section_cells
 from widget_tree import descendants, only
 
 from dspatterns.caching.redis_server import RedisUnavailable, find_redis_binary, port_is_open, redis_server
@@ -729,3 +733,30 @@ def test_the_send_gap_spreads_the_requests_and_the_figure_labels_every_arrow():
     assert _trace(figure, request_trace("A")).text == ("", f" A: request id {run.by_label('A').id}")
     assert _trace(figure, reply_trace("C")).text == ("", "C gets RpcError ")
     assert _trace(figure, late_reply_trace("D")).text == (" D: late reply, dropped", "")
+
+
+# --- the notebook's Redis sections, run against a real server -------------------------------------------
+
+COURSE_NOTEBOOK = Path(__file__).resolve().parent.parent / "course" / "01_communication.ipynb"
+
+
+@pytest.mark.slow
+def test_notebook_redis_sections_show_the_real_servers_output():
+    """Sections 2 (pub/sub) and 4 (Redis Streams) of the course notebook, with its import cell, run in a
+    fresh kernel against a real redis-server and show its answers, not the fallback."""
+    try:
+        find_redis_binary()
+    except RedisUnavailable as missing:
+        pytest.skip(f"no redis-server binary: {missing}")
+    source = nbformat.read(COURSE_NOTEBOOK, as_version=4)
+    cells = [source.cells[1]] + section_cells(source, "## 2.") + section_cells(source, "## 4.")
+    assert "import" in cells[0].source, "the notebook's first code cell should be its imports"
+    notebook = run_cells(COURSE_NOTEBOOK, cells)
+    printed = "".join(printed_text(cell) for cell in notebook.cells if cell.cell_type == "code")
+    assert "not available" not in printed, f"a Redis cell fell back although redis-server is installed:\n{printed}"
+    assert re.search(r"Redis \d+\.\d+\S* answering PING on 127\.0\.0\.1:\d+", printed), printed
+    assert "reclaimed after timeout" in printed and "Redis stopped: port" in printed, printed
+    assert len(plotly_figures(notebook)) == 1, "expected the fan-out figure drawn from the real run"
+    html = [output["data"]["text/html"] for cell in notebook.cells if cell.cell_type == "code"
+            for output in cell.outputs if "text/html" in output.get("data", {})]
+    assert html and "orders.*" in html[0], "expected the contrast table of Redis globs and dotted patterns"

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from dspatterns.discovery import etcd as etcd_module
 from dspatterns.discovery import zookeeper as zookeeper_module
@@ -52,8 +51,10 @@ from dspatterns.discovery.zookeeper import (
     try_zookeeper_ephemeral_demo,
     zookeeper_ephemeral_demo,
 )
+from notebook_sections import plotly_figures, printed_text, run_cells, section_cells
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "course" / "_production_discovery_cells.ipynb"
+NOTEBOOK = Path(__file__).resolve().parent.parent / "course" / "06_discovery.ipynb"
+PRODUCTION_HEADING = "## 4. In production"
 SLACK_S = 8.0  # generous bound past a TTL for "the server removed it"; every wait ends as soon as it has
 
 
@@ -367,16 +368,13 @@ def test_both_servers_run_side_by_side(etcd, zookeeper):
 
 @pytest.mark.slow
 def test_notebook_cells_show_the_real_servers_not_the_fallback():
-    """The production cells run in a fresh kernel against both servers and print their numbers."""
+    """The notebook's production section runs in a fresh kernel against both servers and prints
+    their numbers and figures, not the fallback."""
     _etcd_or_skip()
     _zookeeper_or_skip()
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(notebook, kernel_name="python3", timeout=120, startup_timeout=120,
-                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
-    printed = "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
-                      for output in cell.outputs if output.get("output_type") == "stream")
-    figures = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
-               if "application/vnd.plotly.v1+json" in output.get("data", {})]
+    notebook = run_cells(NOTEBOOK, section_cells(nbformat.read(NOTEBOOK, as_version=4), PRODUCTION_HEADING))
+    printed = "".join(printed_text(cell) for cell in notebook.cells if cell.cell_type == "code")
+    figures = plotly_figures(notebook)
     assert "not available here" not in printed, f"a cell fell back although the server is installed:\n{printed}"
     assert "etcd started in" in printed and "c left the cache" in printed, printed
     assert "ZooKeeper started in" in printed, printed

@@ -16,8 +16,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
 from dspatterns.caching import redis_server as redis_server_module
 from dspatterns.caching.redis_cache_aside import (
@@ -29,6 +27,7 @@ from dspatterns.caching.redis_cache_aside import (
     start_redis_lab,
 )
 from dspatterns.caching.redis_server import RedisUnavailable, port_is_open, redis_server
+from notebook_sections import printed_text, run_cells, section_cells
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "course" / "05_caching.ipynb"
@@ -172,32 +171,10 @@ def test_missing_binary_raises_with_the_install_command_and_the_lab_stands_in(tm
     assert printed.count("Redis is not available") == 2
 
 
-def section_five(notebook: nbformat.NotebookNode) -> list:
-    """The cells from the ``## 5.`` heading up to the next ``## `` heading (the import cell is inside it)."""
-    cells = notebook.cells
-    starts = [i for i, cell in enumerate(cells)
-              if cell.cell_type == "markdown" and cell.source.lstrip().startswith(SECTION_HEADING)]
-    assert len(starts) == 1, f"{NOTEBOOK.name} should have one {SECTION_HEADING!r} heading, found {len(starts)}"
-    end = next((i for i in range(starts[0] + 1, len(cells))
-                if cells[i].cell_type == "markdown" and cells[i].source.lstrip().startswith("## ")), len(cells))
-    return cells[starts[0]:end]
-
-
-def printed_text(cell) -> str:
-    return "".join(output.get("text", "") for output in cell.outputs if output.get("output_type") == "stream")
-
-
 @pytest.mark.slow
 def test_notebook_section_shows_the_real_servers_numbers():
     """Section 5 runs in a fresh kernel against a real Redis and prints its numbers, not the fallback text."""
-    cells = section_five(nbformat.read(NOTEBOOK, as_version=4))
-    notebook = nbformat.v4.new_notebook(cells=cells)
-    client = NotebookClient(notebook, kernel_name="python3", timeout=120, startup_timeout=120,
-                            resources={"metadata": {"path": str(NOTEBOOK.parent)}})
-    try:
-        client.execute()
-    except (CellExecutionError, CellTimeoutError) as error:
-        pytest.fail(f"section 5 of {NOTEBOOK.name} failed:\n{error}", pytrace=False)
+    notebook = run_cells(NOTEBOOK, section_cells(nbformat.read(NOTEBOOK, as_version=4), SECTION_HEADING))
 
     code = [cell for cell in notebook.cells if cell.cell_type == "code" and cell.source.strip()]
     outputs = {cell.source: printed_text(cell) for cell in code}
