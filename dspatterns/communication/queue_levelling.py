@@ -24,7 +24,7 @@ import itertools
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import simpy
 
@@ -375,6 +375,9 @@ class RedeliveryRun:
     acked: tuple[int, ...]
     dead_letters: tuple[int, ...]
     events: tuple[QueueEvent, ...]
+    # How to run the same scenario again (``redelivery_run(**rerun)``); the replay uses it to try the
+    # other place a timed-out message may rejoin.
+    rerun: dict = field(default_factory=dict, compare=False, repr=False)
 
     def leases(self) -> list[Lease]:
         """Receive-to-ack-or-timeout intervals, for a Gantt chart of who held what when."""
@@ -400,15 +403,19 @@ class _VisibilityQueue:
     visibility_timeout``. It is written here as ``clock() >= received_at + visibility_timeout``, the
     very sum SimPy schedules the timeout at, so an ack and the timeout at the same instant cannot
     disagree by a rounding error: an ack exactly at the timeout is too late. When the timeout passes,
-    the message goes back to the end of the queue, or to the dead letters if that was its
-    ``max_deliveries``-th delivery.
+    the message goes back to the end of the queue (``rejoin="back"``) or to its place in send order
+    (``rejoin="in_place"``), or to the dead letters if that was its ``max_deliveries``-th delivery.
     """
 
-    def __init__(self, env: simpy.Environment, visibility_timeout: float, max_deliveries: int, messages: int):
+    def __init__(self, env: simpy.Environment, visibility_timeout: float, max_deliveries: int, messages: int,
+                 rejoin: str = "back"):
         self.env = env
         self.visibility_timeout = visibility_timeout
         self.max_deliveries = max_deliveries
-        self.visible = simpy.Store(env)
+        self.in_place = rejoin == "in_place"
+        # Messages are numbered in send order, so a store that hands out the lowest number first keeps
+        # every message in its send-order place.
+        self.visible = simpy.PriorityStore(env) if self.in_place else simpy.Store(env)
         self.deliveries = [0] * messages
         self.leases: dict[int, tuple[int, int, float]] = {}  # message -> (delivery, consumer, deadline)
         self.acked: list[int] = []
@@ -416,11 +423,16 @@ class _VisibilityQueue:
         self.events: list[QueueEvent] = []
 
     def send(self, message: int) -> None:
-        self.visible.put(message)
+        self._show(message)
+
+    def _show(self, message: int) -> None:
+        self.visible.put(simpy.PriorityItem(message, message) if self.in_place else message)
 
     def receive(self, consumer: int):
         """A SimPy generator: waits for a visible message, returns ``(message, delivery)``."""
         message = yield self.visible.get()
+        if self.in_place:
+            message = message.item
         self.deliveries[message] += 1
         delivery = self.deliveries[message]
         self.leases[message] = (delivery, consumer, self.env.now + self.visibility_timeout)
@@ -454,7 +466,7 @@ class _VisibilityQueue:
             self.dead_letters.append(message)
             self._log(DEAD_LETTERED, message, delivery, None)
         else:
-            self.visible.put(message)
+            self._show(message)
 
     def _log(self, kind: str, message: int, delivery: int, consumer: int | None) -> None:
         self.events.append(QueueEvent(self.env.now, kind, message, delivery, consumer))
@@ -472,18 +484,26 @@ def redelivery_run(
     service_time: tuple[float, float] = (1.0, 3.0),
     send_interval: float = 1.0,
     restart_time: float = 1.0,
+    rejoin: str = "back",
 ) -> RedeliveryRun:
     """Send ``messages`` one every ``send_interval`` seconds to ``consumers`` that sometimes crash.
 
     A consumer works a uniform time in ``service_time`` on each message, then acks. With probability
     ``crash_rate`` (always, for a message in ``poison``: one that crashes whoever reads it) it dies part
     way through instead, never acks, and is back ``restart_time`` later. Work longer than the
-    visibility timeout ends in a late ack: the message has already been handed out again.
+    visibility timeout ends in a late ack: the message has already been handed out again. A message
+    that timed out rejoins at the back (``rejoin="back"``) or in its send-order place (``"in_place"``).
     """
+    if rejoin not in ("back", "in_place"):
+        raise ValueError(f'rejoin is "back" or "in_place", got {rejoin!r}')
+    rerun = dict(seed=seed, messages=messages, consumers=consumers, crash_rate=crash_rate, poison=tuple(poison),
+                 visibility_timeout=visibility_timeout, max_deliveries=max_deliveries,
+                 service_time=tuple(service_time), send_interval=send_interval, restart_time=restart_time,
+                 rejoin=rejoin)
     _check_redelivery(messages, consumers, crash_rate, visibility_timeout, max_deliveries, service_time)
     rng = random.Random(seed)
     env = simpy.Environment()
-    queue = _VisibilityQueue(env, visibility_timeout, max_deliveries, messages)
+    queue = _VisibilityQueue(env, visibility_timeout, max_deliveries, messages, rejoin)
     poisoned = frozenset(poison)
 
     def producer():
@@ -511,6 +531,7 @@ def redelivery_run(
         messages=messages, consumers=consumers, visibility_timeout=float(visibility_timeout),
         max_deliveries=max_deliveries, crash_rate=float(crash_rate), deliveries=tuple(queue.deliveries),
         acked=tuple(queue.acked), dead_letters=tuple(queue.dead_letters), events=tuple(queue.events),
+        rerun=rerun,
     )
 
 

@@ -150,8 +150,10 @@ def replay_summary(result: ReplayResult | None) -> str:
     if result is None:
         return ""
     if result.verdict == SAME:
-        return (f"<p>Your WorkQueue agreed with the model at all {result.total_instants} instants; dead letters "
-                f"{list(result.dead_letters)}.</p>")
+        rule = "" if result.detail.startswith("every instant agreed with the model") and "run where" not in result.detail \
+            else f" ({html.escape(result.detail)})"
+        return (f"<p>Your WorkQueue agreed with the model at all {result.total_instants} instants{rule}; dead "
+                f"letters {list(result.dead_letters)}.</p>")
     where = "" if result.at_time is None else f" at t = {result.at_time:.2f} s"
     kind = "chose another order" if result.verdict == ORDER else "differs from the model"
     return (f"<p>Your WorkQueue agreed for {result.checked_instants} of {result.total_instants} instants, then "
