@@ -122,7 +122,7 @@ def failover_figure(runs) -> go.Figure:
 def failover_explorer(*, seed: int = 0) -> widgets.VBox:
     """Sliders for the clients' refresh period, the router's, and the registry's ttl over one figure."""
     style = {"description_width": "initial"}
-    client_refresh = widgets.FloatSlider(value=5.0, min=0.0, max=30.0, step=1.0, description="client refresh (s)",
+    client_refresh = widgets.FloatSlider(value=30.0, min=0.0, max=30.0, step=1.0, description="client refresh (s)",
                                          continuous_update=False, style=style)
     router_refresh = widgets.FloatSlider(value=0.0, min=0.0, max=5.0, step=0.5, description="router refresh (s)",
                                          continuous_update=False, style=style)
