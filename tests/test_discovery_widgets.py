@@ -7,10 +7,11 @@ and balancers below honour the contract in ``exercises/discovery/service_discove
 here, in the test, because ``dspatterns`` must never contain one. The correct ones agree with the
 model everywhere, the buggy ones are shown the first point where they differ.
 
-Where the contract is silent the explorers take the reading a production balancer would and do not
-mark it: round robin may start at any instance (it must then go on in registration order), and least
-connections may break a tie between equally loaded instances any way it likes (the model goes round
-robin, the class here takes the first in registration order). The registry's order is not silent: the
+The explorers check the rules as the grader reads them: round robin may start at any instance and go
+in any order, as long as every ``n`` picks in a row visit each of the ``n`` instances once; least
+connections gives a tie to the instance registered first (the model goes round robin among tied
+instances, as nginx does, so a correct class parts from the model's picks there, unmarked, while a
+class that breaks ties another way is marked). The registry's order is not silent either: the
 contract says registration order, so a different order is marked.
 """
 from __future__ import annotations
@@ -131,6 +132,15 @@ class RoundRobinFromTheThird(RoundRobin):
         self.turn = 2
 
 
+class BackwardsRoundRobin(RoundRobin):
+    """Correct: each instance once per turn, in reverse registration order (the rule fixes no order)."""
+
+    def pick(self):
+        addresses = self.registry.instances(self.service)
+        self.turn -= 1
+        return addresses[self.turn % len(addresses)]
+
+
 class SkippingRoundRobin(RoundRobin):
     """The bug: the turn advances twice, so every other instance is never picked."""
 
@@ -156,6 +166,26 @@ class LeastConnections:
 
     def release(self, address):
         self.open[address] -= 1
+
+
+class TiesRoundRobin(LeastConnections):
+    """The bug, for the exercise: the model's (and nginx's) tie-break, round robin among the tied, where the
+    grader gives a tie to the instance registered first."""
+
+    def __init__(self, registry, service):
+        super().__init__(registry, service)
+        self.cursor = 0
+
+    def pick(self):
+        addresses = self.registry.instances(self.service)
+        fewest = min(self.open.get(a, 0) for a in addresses)
+        count = len(addresses)
+        index = next(i % count for i in range(self.cursor, self.cursor + count)
+                     if self.open.get(addresses[i % count], 0) == fewest)
+        self.cursor = (index + 1) % count
+        address = addresses[index]
+        self.open[address] = self.open.get(address, 0) + 1
+        return address
 
 
 class NeverReleases(LeastConnections):
@@ -287,16 +317,19 @@ def test_the_failover_figure_counts_the_models_failures():
     assert runs[CLIENT_SIDE].failures > runs[SERVER_SIDE].failures
 
 
-def test_a_longer_client_refresh_raises_the_client_side_failures_only():
+def test_a_shorter_client_refresh_lowers_the_client_side_failures_only():
     explorer = failover_explorer()
     figure = figure_of(explorer)
-    client_before = trace(figure, failures_trace(CLIENT_SIDE)).y[-1]
-    server_before = trace(figure, failures_trace(SERVER_SIDE)).y[-1]
-    _slider(explorer, "client refresh (s)").value = 30.0
-    assert trace(figure, failures_trace(CLIENT_SIDE)).y[-1] == compare_modes(client_refresh=30.0)[CLIENT_SIDE].failures
-    assert trace(figure, failures_trace(CLIENT_SIDE)).y[-1] > client_before
-    assert trace(figure, failures_trace(SERVER_SIDE)).y[-1] == server_before
+    # it opens where the notebook's figure is drawn (Eureka's 30 s), so explore question 2 moves it to 5 s
     assert "refreshed every 30 s" in figure.layout.title.text
+    client_before = trace(figure, failures_trace(CLIENT_SIDE)).y[-1]
+    assert client_before == compare_modes(client_refresh=30.0)[CLIENT_SIDE].failures
+    server_before = trace(figure, failures_trace(SERVER_SIDE)).y[-1]
+    _slider(explorer, "client refresh (s)").value = 5.0
+    assert trace(figure, failures_trace(CLIENT_SIDE)).y[-1] == compare_modes(client_refresh=5.0)[CLIENT_SIDE].failures
+    assert trace(figure, failures_trace(CLIENT_SIDE)).y[-1] < client_before
+    assert trace(figure, failures_trace(SERVER_SIDE)).y[-1] == server_before
+    assert "refreshed every 5 s" in figure.layout.title.text
 
 
 def test_the_ttl_and_router_sliders_change_the_figure():
@@ -355,19 +388,31 @@ def test_a_least_connections_balancer_that_never_releases_is_marked():
     assert f"request #{verdict.first_break[0]} went to" in html_of(explorer)
 
 
-def test_a_round_robin_that_skips_is_marked_at_its_second_pick():
+def test_a_round_robin_that_skips_is_marked_where_a_turn_repeats_an_instance():
     verdict = check_balancer(SkippingRoundRobin, ROUND_ROBIN, 8, "exponential")
-    assert verdict.first_break[:2] == (1, 2), verdict.text  # after 10.0.0.1 comes 10.0.0.2, not 10.0.0.3
-    assert "round robin after 10.0.0.1:8080 picks 10.0.0.2:8080" in verdict.text
+    # picks 10.0.0.1, .3, .5, .7, then .1 again: the fifth pick of the first 8 repeats one
+    assert verdict.first_break[:2] == (4, 0), verdict.text
+    assert "10.0.0.1:8080 already had its turn in picks #0..#3; still due: 10.0.0.2:8080" in verdict.text, \
+        verdict.text
 
 
-def test_choices_the_contract_leaves_open_are_named_but_not_marked():
+def test_a_least_connections_that_breaks_ties_round_robin_is_marked():
+    verdict = check_balancer(TiesRoundRobin, LEAST_CONNECTIONS, 8, "exponential")
+    assert verdict.first_break is not None, verdict.text
+    assert "a tie goes to the one registered first" in verdict.text, verdict.text
+    assert verdict.first_other_pick is None, "this class breaks ties as the model does: it should follow it"
+
+
+def test_choices_the_rule_allows_are_named_but_not_marked():
     start = check_balancer(RoundRobinFromTheThird, ROUND_ROBIN, 8, "exponential")
     assert start.first_break is None and start.first_other_pick == (0, 2, 0), start.text
     assert "up to request #0, where yours chose 10.0.0.3:8080 and the model 10.0.0.1:8080: a different start" \
         in start.text
+    backwards = check_balancer(BackwardsRoundRobin, ROUND_ROBIN, 8, "exponential")
+    assert backwards.first_break is None and "a different start or order within a turn" in backwards.text, \
+        backwards.text
     tie = check_balancer(LeastConnections, LEAST_CONNECTIONS, 8, "exponential")
-    assert tie.first_break is None and "a tie the contract leaves open" in tie.text, tie.text
+    assert tie.first_break is None and "the exercise gives to the first registered" in tie.text, tie.text
     explorer = balancer_explorer(RoundRobinFromTheThird, LeastConnections)
     assert trace(figure_of(explorer), BALANCER_DIFFERENCE).x == ()
 

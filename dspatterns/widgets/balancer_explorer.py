@@ -12,10 +12,12 @@ registry_class=ServiceRegistry)``), it registers the instances in your registry 
 fake clock set to each arrival), builds ``RoundRobinBalancer(registry, "api")`` and
 ``LeastConnectionsBalancer(registry, "api")``, and sends the same requests through them: at every
 arrival it first calls ``release(address)`` on the least-connections balancer for each request that has
-finished by then (in finish order), then ``pick()``. Their peaks are drawn beside the model's. The
-model and your class may break ties differently, so a pick is marked only where it breaks the rule
-itself: round robin must pick the instance after its previous pick in registration order, least
-connections one of the instances holding the fewest open requests.
+finished by then (in finish order), then ``pick()``. Their peaks are drawn beside the model's. A pick
+is marked where it breaks the exercise's rule, as the grader reads it: round robin does not fix who
+goes first, but every ``n`` picks in a row (counted from the first, as the healthy list never changes
+here) visit each of the ``n`` instances once; least connections picks an instance holding the fewest
+open requests, and a tie goes to the one registered first. (The model breaks its ties round robin, as
+nginx does, so a correct class may part from the model's picks without breaking the rule.)
 """
 from __future__ import annotations
 
@@ -79,7 +81,8 @@ class BalancerVerdict:
         n, yours, model = self.first_other_pick
         if self.first_break is not None and self.first_break[0] == n:
             return ""
-        allowed = "a different start" if self.policy == ROUND_ROBIN else "a tie the contract leaves open"
+        allowed = ("a different start or order within a turn, which the rule allows" if self.policy == ROUND_ROBIN
+                   else "a tie, which the model breaks round robin and the exercise gives to the first registered")
         return (f" Your picks follow the model's up to request #{n}, where yours chose {address_of(yours)} and "
                 f"the model {address_of(model)}: {allowed}, so the loads differ from there on.")
 
@@ -103,7 +106,7 @@ def check_balancer(balancer_class: type, policy: str, instances: int, cost: str,
     """Send the explorer's requests through ``balancer_class(registry, "api")`` and check each pick.
 
     Beside the rule, it notes the first request where your pick and the model's (on the same requests)
-    part: the same as a rule break, or a choice the contract leaves open (a tie, a starting point).
+    part: the same as a rule break, or no error (round robin's start, a tie the model breaks its own way).
     """
     if model is None:
         model = compare_policies(instances, REQUESTS, seed=seed, cost=cost, load=LOAD, policies=(policy,))[policy]
@@ -131,7 +134,8 @@ def check_balancer(balancer_class: type, policy: str, instances: int, cost: str,
     free_at = [0.0] * instances
     outstanding = [0] * instances
     peaks = [0] * instances
-    previous, first, breaks, parted = None, None, 0, None
+    picks: list[int] = []
+    first, breaks, parted = None, 0, None
     for n, (arrival, request_cost) in enumerate(stream):
         clock.now = arrival
         while pending and pending[0][0] <= arrival:
@@ -151,11 +155,11 @@ def check_balancer(balancer_class: type, policy: str, instances: int, cost: str,
             return BalancerVerdict(name, policy, problem=f"request #{n}: pick() returned {picked!r}, which is not "
                                                          "one of the registered addresses")
         target = index_of[picked]
-        wanted = _rule_broken(policy, target, previous, outstanding)
+        wanted = _rule_broken(policy, target, picks, outstanding)
         if wanted is not None:
             breaks += 1
             first = first or (n, target, wanted)
-        previous = target
+        picks.append(target)
         if parted is None and target != model_picks[n]:
             parted = (n, target, model_picks[n])
         finished = max(arrival, free_at[target]) + request_cost
@@ -166,16 +170,24 @@ def check_balancer(balancer_class: type, policy: str, instances: int, cost: str,
     return BalancerVerdict(name, policy, tuple(peaks), first, breaks, first_other_pick=parted)
 
 
-def _rule_broken(policy: str, target: int, previous: int | None, outstanding: list[int]) -> str | None:
-    """What the rule wanted instead of ``target``, or None when the pick follows it."""
+def _rule_broken(policy: str, target: int, picks: list[int], outstanding: list[int]) -> str | None:
+    """What the rule wanted instead of ``target`` (``picks`` are the earlier ones), or None when it follows it."""
     if policy == ROUND_ROBIN:
-        if previous is not None and target != (previous + 1) % len(outstanding):
-            return f"round robin after {address_of(previous)} picks {address_of((previous + 1) % len(outstanding))}"
+        n = len(outstanding)
+        start = len(picks) - len(picks) % n
+        turn = picks[start:]
+        if target in turn:
+            due = ", ".join(address_of(k) for k in range(n) if k not in turn)
+            return (f"every {n} picks in a row visit each instance once, and {address_of(target)} already had "
+                    f"its turn in picks #{start}..#{len(picks) - 1}; still due: {due}")
         return None
     fewest = min(outstanding)
+    first_registered = outstanding.index(fewest)
     if outstanding[target] != fewest:
-        return (f"it held {_open(outstanding[target])} while "
-                f"{address_of(outstanding.index(fewest))} held {fewest}")
+        return f"it held {_open(outstanding[target])} while {address_of(first_registered)} held {fewest}"
+    if target != first_registered:
+        return (f"it tied {address_of(first_registered)} at {_open(fewest)}, and a tie goes to the one "
+                f"registered first, {address_of(first_registered)}")
     return None
 
 
