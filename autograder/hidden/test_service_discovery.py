@@ -96,7 +96,8 @@ class Scene:
 
     def set_now(self, now, code=None):
         self.clock.now = now
-        self.lines.append(f"clock.now = {code or repr(now)}")
+        prefix = "import math; " if code and "math." in code else ""
+        self.lines.append(f"{prefix}clock.now = {code or repr(now)}")
 
     def instances(self, service):
         self.lines.append(f"registry.instances({service!r})")
@@ -428,9 +429,10 @@ class TestRegistry:
         scene.expect_instances("orders", [], "2.0 s after orders' 'x' registered: billing's 'x' "
                                              "heartbeat is not orders' 'x'")
         scene.expect_instances("billing", [addr(2)], "billing's 'x' sent a heartbeat at 1.5")
-        scene.register("orders", "x", addr(1))
+        scene.register("orders", "x2", addr(1))  # a fresh id: orders' 'x' expired (not graded)
         scene.deregister("billing", "x")
-        scene.expect_instances("orders", [addr(1)], "after billing's 'x' deregistered")
+        scene.expect_instances("orders", [addr(1)], "after orders' 'x2' registered and billing's 'x' "
+                                                    "deregistered")
 
     def test_two_registries_share_nothing(self, impl, sandbox):
         """each ServiceRegistry keeps its own instances and its own ttl"""
