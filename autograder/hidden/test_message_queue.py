@@ -12,8 +12,8 @@ time used is a multiple of 0.25 s (exact in binary), so `clock() - received_at >
 before the boundary (`math.nextafter`). A message crosses the channel by reference, so the suite
 reads its `.id`, `.body` and `.deliveries` right after `receive` returned it. Many plain sends go to
 the student's process in one batch (`sandbox.batch`). A message that is a tuple (a namedtuple)
-crosses by value without its field names, so it is read in the contract's order (id, body,
-deliveries), as the notebook says.
+crosses by value without its field names, so its first three items are read in the contract's
+order (id, body, deliveries), as the notebook says; further items are not graded.
 
 The threads part uses real threads calling `send`, `receive`, `ack` and `len` at once on a fake
 clock that does not move while they run (with a one-hour visibility timeout no lease runs out, so
@@ -178,15 +178,16 @@ class Named(str):
 
 def fields(message) -> tuple:
     """``(id, body, deliveries)`` of a message. A message that is a tuple (a namedtuple, say)
-    crosses the channel by value as a bare tuple, without its field names: it is read in the
-    contract's order (id, body, deliveries), as the notebook says."""
+    crosses the channel by value as a bare tuple, without its field names: its first three items
+    are read as (id, body, deliveries), as the notebook says, and any further items (a
+    ``received_at``, say) are the student's own and not graded."""
     if isinstance(message, tuple):
-        if len(message) != 3:
+        if len(message) < 3:
             raise AttributeError(f"a message that is a tuple reaches the grader as a plain tuple "
-                                 f"(a namedtuple loses its field names on the way) and is read as "
-                                 f"(id, body, deliveries); this one has {len(message)} items: "
-                                 f"{message!r}")
-        return message
+                                 f"(a namedtuple loses its field names on the way) and its first "
+                                 f"three items are read as (id, body, deliveries); this one has "
+                                 f"{len(message)} items: {message!r}")
+        return tuple(message[:3])
     return (message.id, message.body, message.deliveries)
 
 
