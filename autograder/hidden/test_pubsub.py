@@ -45,7 +45,7 @@ import re
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import Boom, expect, expect_equal
+from support import expect, expect_equal
 
 
 # ------------------------------------------------------------------------------- the suite's matcher
@@ -330,7 +330,7 @@ class TestIsolation:
         """a callback that raises does not stop delivery to the others, publish does not raise, and it counts in the return"""
         scene = Scene(impl, sandbox)
         scene.subscribe("first", "alerts.#")
-        scene.subscribe("broken", "alerts.#", raises=Boom)
+        scene.subscribe("broken", "alerts.#", raises=RuntimeError)
         scene.subscribe("last", "alerts.#")
         try:
             count = scene.publish("alerts.disk", "full")
@@ -350,7 +350,7 @@ class TestIsolation:
         scene.subscribe("ok", "#")
         scene.subscribe("value", "a.*", raises=ValueError)
         scene.subscribe("key", "*.b", raises=KeyError)
-        scene.subscribe("boom", "c", raises=Boom)
+        scene.subscribe("boom", "c", raises=RuntimeError)
         seen, previous = 0, []
         for topic in ["a.b", "x.b", "c", "a.c", "d"]:
             before = len(scene.raised)
