@@ -2,7 +2,8 @@
 
 Each test's docstring is what the student reads as "what this checks"; each assertion message says
 what was expected and what happened, with a replay the student can paste into a notebook cell (the
-notebook defines `recorder(got, name, raises=None)`, the callback these replays use).
+notebook defines `recorder(got, name, raises=None)`, the callback these replays use; a callback that
+unsubscribes or subscribes during delivery is written out in the replay as a one-line lambda).
 
 The callbacks are the suite's own functions, handed over as plain functions: each writes down the
 arguments it was called with in the suite's process, so what the student's broker delivered is
@@ -113,11 +114,16 @@ class Scene:
                 raise error
         return callback
 
-    def subscribe(self, name, pattern, raises=None, then=None, note=""):
+    def subscribe(self, name, pattern, raises=None, then=None, then_replay=None):
+        """``then_replay`` is ``then`` written as a Python expression on ``topic`` (and the replay's
+        names), so that the replay's callback does what the suite's did: a one-line lambda."""
         subscription = self.broker.subscribe(pattern, self.callback(name, raises, then))
-        failing = f", raises={raises.__name__}" if raises is not None else ""
-        self.lines.append(f"{name} = broker.subscribe({pattern!r}, recorder(got, {name!r}{failing}))"
-                          + (f"  # {note}" if note else ""))
+        if then_replay is not None:
+            self.lines.append(f"{name} = broker.subscribe({pattern!r}, lambda topic, message: "
+                              f"(got.append(({name!r}, topic, message)), {then_replay}))")
+        else:
+            failing = f", raises={raises.__name__}" if raises is not None else ""
+            self.lines.append(f"{name} = broker.subscribe({pattern!r}, recorder(got, {name!r}{failing}))")
         return subscription
 
     def unsubscribe(self, name, subscription):
@@ -487,7 +493,7 @@ class TestSubscriptions:
         scene = Scene(impl, sandbox)
         subscriptions = {}
         once = scene.subscribe("once", "#", then=lambda *_: subscriptions["once"].unsubscribe(),
-                               note="its callback calls once.unsubscribe()")
+                               then_replay="once.unsubscribe()")
         subscriptions["once"] = once
         for name in ("b", "c", "d"):
             scene.subscribe(name, "#")
@@ -509,7 +515,7 @@ class TestSubscriptions:
             if topic == "t.1":
                 subscriptions["victim"].unsubscribe()
         scene.subscribe("remover", "t.*", then=remove_victim,
-                        note="on 't.1' its callback calls victim.unsubscribe()")
+                        then_replay="topic == 't.1' and victim.unsubscribe()")
         scene.subscribe("bystander", "t.*")
         subscriptions["victim"] = scene.subscribe("victim", "t.*")
         counts = scene.publish_all([("t.1", 1), ("t.2", 2)])
@@ -531,7 +537,7 @@ class TestSubscriptions:
             if topic == "go":
                 subscriptions["early"].unsubscribe()
         scene.subscribe("remover", "#", then=remove_early,
-                        note="on 'go' its callback calls early.unsubscribe()")
+                        then_replay="topic == 'go' and early.unsubscribe()")
         for name in ("x", "y"):
             scene.subscribe(name, "#")
         counts = scene.publish_all([("go", 1), ("again", 2)])
@@ -550,7 +556,7 @@ class TestSubscriptions:
             if topic == "first":
                 added.append(scene.broker.subscribe("#", scene.callback("newcomer")))
         scene.subscribe("adder", "#", then=add_one,
-                        note="on 'first' its callback subscribes recorder(got, 'newcomer') to '#'")
+                        then_replay="topic == 'first' and broker.subscribe('#', recorder(got, 'newcomer'))")
         scene.subscribe("other", "#")
         counts = scene.publish_all([("first", 1), ("second", 2)])
         expect_deliveries(scene.take(), [("adder", "first", 1), ("other", "first", 1),
