@@ -19,8 +19,11 @@ line, a second reply to an answered call, an id never sent) come from the server
 sent just before a chosen reply. Real time is used only where the contract is about it: calls that
 must time out get 0.25-0.3 s; a call that must not gets 3 s (6 s for the 6 MB requests, and for a
 call whose reply is held while the test checks others), and a held reply is released well before
-that. Every held reply leaves by itself after the server's `max_wait` (2.5 s) and every server
-closes at the end of its test, so a broken client costs seconds per test, never a hang.
+that. A held reply the test never releases leaves by itself after the server's `max_wait`, which is
+`HELD` for a server that holds replies: never while a correct client's held call could still be
+waiting, so a check that such a call is still waiting does not depend on how fast the machine is
+(a loaded one included). Every server closes at the end of its test, so a broken client costs
+seconds per test, never a hang.
 Waits for an event end as soon as the outcome is known (a call already finished is the failure).
 
 Readings the grader takes where the contract is silent (the notebook states each one): ids are any
@@ -49,9 +52,14 @@ from support import SETTLE, expect, expect_equal, for_each_seed, wait_until
 from autograder.sandbox.rpc import RemoteTimeout
 from dspatterns.communication.rpc_server import ERROR, PENDING, RESULT, RpcServer
 
-MAX_WAIT = 2.5   # a held reply the test never releases leaves by itself after this (a broken test)
+MAX_WAIT = 2.5   # the longest sleep or delay a server without holds allows
 LONG = 3.0       # the timeout of a call that must not time out (a correct one takes milliseconds)
 HELD = 6.0       # the timeout of a call whose reply a test holds while it checks other things
+# A held reply the test never releases leaves by itself after this: only once the call waiting for it
+# (timeout HELD, counted from before the request left) has timed out, so a test's "still waiting"
+# checks (a timeout, a late reply and a round trip, well under a second on an idle machine) can never
+# see a held reply released behind their back.
+HOLD_MAX_WAIT = HELD
 SHORT = 0.3      # the timeout of a call that must
 LIMIT = 7.0      # the event loop cuts a call off after this (below the channel's own limit)
 ARRIVE = 5.0     # how long a test waits for requests to reach the server
@@ -129,7 +137,8 @@ def held_text(request) -> bool:
 @contextlib.contextmanager
 def serving(sandbox, **options):
     """A fresh RpcServer only the student's process can reach, closed (holds released) at the end."""
-    server = RpcServer(sock=sandbox.listener(), max_wait=MAX_WAIT, **options)
+    max_wait = HOLD_MAX_WAIT if options.get("hold") is not None else MAX_WAIT
+    server = RpcServer(sock=sandbox.listener(), max_wait=max_wait, **options)
     server.start()
     try:
         yield server
