@@ -158,10 +158,13 @@ class Client:
         try:
             self.client = impl.RpcClient(server.host, server.port)
         except Exception as error:
-            raise AssertionError(
-                f"RpcClient({server.host!r}, {server.port}) raised {type(error).__name__}: {error}. The "
-                "grader makes the client outside any event loop (connect() then runs in one): make "
-                "what needs a running loop in connect(), not in __init__") from None
+            made = f"RpcClient({server.host!r}, {server.port}) raised {type(error).__name__}: {error}"
+            if isinstance(error, RuntimeError) and "event loop" in str(error):
+                raise AssertionError(
+                    f"{made}. The grader makes the client outside any event loop (connect() then runs "
+                    "in one): make what needs a running loop in connect(), not in __init__") from None
+            raise AssertionError(f"{made}; it should only keep host and port (connect() opens the "
+                                 "connection)") from None
         connected = self.loop.run(self.client.connect, timeout=LIMIT)
         expect(not connected.raised,
                f"client = RpcClient({server.host!r}, {server.port}); await client.connect() "
@@ -213,6 +216,16 @@ def wait_until_replied(server, request) -> None:
         return any(e.connection == request.connection and e.id == request.id and e.replied is not None
                    for e in server.log)
     expect(wait_until(replied, ARRIVE), f"the server never sent the reply to {request}")
+
+
+def held_request(server, held, text: str):
+    """The held request whose params are ``text``, once it has reached the server."""
+    wait_until(lambda: text in held.by_params(), ARRIVE)
+    requests = held.by_params()
+    expect(text in requests,
+           f"the request of client.call('echo', {text!r}, ...) never reached the server in {ARRIVE:g} s; "
+           f"it received {len(server.log)} request(s), holding those with params {list(requests)}")
+    return requests[text]
 
 
 def duplicates(ids) -> list:
@@ -345,6 +358,10 @@ class TestMatching:
                               f"did not return n + 1000, first ones: {wrong[:5]}")
             expect_equal(server.connections, 1, "connections the server saw")
             expect_equal(len(server.log), 200, "requests the server received")
+            ids = [e.id for e in server.log]
+            expect(not duplicates(ids),
+                   f"200 calls at once on one connection: the ids should all differ, but "
+                   f"{duplicates(ids)[:10]} were used more than once")
 
     def test_large_requests_sent_at_once_stay_whole(self, impl, sandbox):
         """Requests of megabytes sent at once: each leaves as one whole line while the socket's buffer is full."""
@@ -408,7 +425,7 @@ class TestTimeouts:
             wait_until(lambda: running.done()[0], LIMIT)
             expect_equal(running.done(), [True, False],
                          f"which calls are done once the {SHORT} s one timed out (both replies held)")
-            held.release(held.by_params()["held long"])
+            held.release(held_request(server, held, "held long"))
             short, long = running.wait()
         expect(short.raised and is_timeout(short.error), f"the call with timeout {SHORT}: expected "
                                                          f"TimeoutError; it {said(short)}")
@@ -420,7 +437,7 @@ class TestTimeouts:
         with serving(sandbox, hold=held) as server, connected(impl, sandbox, server) as client:
             running = client.start([client.call("echo", "held late", SHORT), client.call("echo", "held during", HELD)])
             wait_until(lambda: running.done()[0], LIMIT)
-            late = held.by_params()["held late"]
+            late = held_request(server, held, "held late")
             held.release(late)
             wait_until_replied(server, late)
             probe = client.run("echo", "after the late reply")   # read after the late reply
@@ -429,7 +446,7 @@ class TestTimeouts:
             expect_equal(running.done(), [True, False],
                          "which calls are done after the late reply arrived (the second call's reply "
                          "is still held: the late one must not answer it)")
-            held.release(held.by_params()["held during"])
+            held.release(held_request(server, held, "held during"))
             timed_out, during = running.wait()
             after = client.run("echo", "later still")
         expect(timed_out.raised and is_timeout(timed_out.error),
@@ -445,7 +462,7 @@ class TestTimeouts:
                 [outcome] = client.gather([client.call("echo", f"held late {n}", SHORT)])
                 expect(outcome.raised and is_timeout(outcome.error),
                        f"call {n} with its reply held: expected TimeoutError; it {said(outcome)}")
-                request = held.by_params()[f"held late {n}"]
+                request = held_request(server, held, f"held late {n}")
                 held.release(request)
                 wait_until_replied(server, request)
                 expect_result(client.run("echo", f"fresh {n}"), f"fresh {n}",
