@@ -168,7 +168,7 @@ class Client:
                 raise AssertionError(
                     f"{made}. The grader makes the client outside any event loop (connect() then runs "
                     "in one): make what needs a running loop in connect(), not in __init__") from None
-            raise AssertionError(f"{made}; it should only keep host and port (connect() opens the "
+            raise AssertionError(f"{made}; making the client should not fail (connect() opens the "
                                  "connection)") from None
         connected = self.loop.run(self.client.connect, timeout=LIMIT)
         expect(not connected.raised,
