@@ -16,14 +16,13 @@ touch a Redis the reader already runs, or leave one behind, so ``redis_server()`
 from __future__ import annotations
 
 import contextlib
-import shutil
 import socket
 import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from dspatterns.local_server import LocalServer, find_program, port_is_open  # noqa: F401 (port_is_open is public here)
 
 DEBIAN_BINARY = Path("/usr/bin/redis-server")
 INSTALL_HINT = ("Redis is not installed: `sudo apt-get install redis-server` (Debian/Ubuntu) or "
@@ -53,100 +52,67 @@ class RunningRedis:
 
         return redis.Redis(host=self.host, port=self.port, decode_responses=True, **options)
 
+    def stopped_report(self) -> str:
+        """After the stop: whether the port, the process and the folder are really gone (what a notebook shows)."""
+        return (f"Redis stopped: port {self.port} {'still open!' if port_is_open(self.port) else 'closed'}, "
+                f"process exited with status {self.process.returncode}, "
+                f"folder {'still there!' if self.folder.exists() else 'removed'}")
+
 
 def find_redis_binary() -> Path:
     """Debian's binary, else whatever ``redis-server`` is on the PATH; ``RedisUnavailable`` if neither."""
-    if DEBIAN_BINARY.is_file():
-        return DEBIAN_BINARY
-    found = shutil.which("redis-server")
-    if found:
-        return Path(found)
-    raise RedisUnavailable(INSTALL_HINT)
+    return find_program(DEBIAN_BINARY, "redis-server", RedisUnavailable(INSTALL_HINT))
 
 
 @contextlib.contextmanager
 def redis_server(*, startup_timeout: float = 10.0, attempts: int = 3) -> Iterator[RunningRedis]:
     """Start a private Redis, yield it once it answers PING, and stop it and delete its folder afterwards."""
-    binary = find_redis_binary()
-    folder = Path(tempfile.mkdtemp(prefix="dspatterns-redis-"))
-    process = None
-    try:
-        errors = []
-        for _ in range(attempts):
-            port = _free_port()
-            process = subprocess.Popen(
-                [str(binary), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
-                 "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes",
-                 "--logfile", str(folder / "redis.log")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=folder,
-            )
-            error = _wait_for_ping(process, port, startup_timeout)
-            if error is None:
-                break
-            errors.append(error)
-            _stop(process, port)
-            process = None
-        if process is None:
-            log = folder / "redis.log"
-            tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
-            raise RedisUnavailable(f"redis-server ({binary}) did not answer PING: {'; '.join(errors)}\n{tail}")
-        yield RunningRedis("127.0.0.1", port, process, folder)
-    finally:
-        if process is not None:
-            _stop(process, port)
-        shutil.rmtree(folder, ignore_errors=True)
+    with _RedisProcess(startup_timeout=startup_timeout, attempts=attempts) as server:
+        yield RunningRedis(server.host, server.ports[0], server.process, server.folder)
 
 
-def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether something accepts TCP connections there: after the server stops, nothing should."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex((host, port)) == 0
+class _RedisProcess(LocalServer):
+    """redis-server with persistence off, its own log file, ready once it answers PING, stopped by SHUTDOWN NOSAVE."""
 
+    unavailable = RedisUnavailable
+    name = "redis"
+    poll_interval = 0.02
+    stop_grace = 3.0
+    log_characters = 800
+    not_ready = "no answer"
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    def _find_programs(self) -> tuple[Path]:
+        return (find_redis_binary(),)
 
+    def _failure(self, binary: Path) -> str:
+        return f"redis-server ({binary}) did not answer PING"
 
-def _wait_for_ping(process: subprocess.Popen, port: int, timeout: float) -> str | None:
-    """None once the server answers PING; otherwise why not (it exited, or the time ran out)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            stderr = process.stderr.read().decode(errors="replace").strip() if process.stderr else ""
-            return f"it exited with status {process.returncode} on port {port} {stderr}".strip()
-        if _ping(port):
-            return None
-        time.sleep(0.02)
-    return f"no answer on port {port} within {timeout:g} s"
+    def _launch(self, binary: Path) -> subprocess.Popen:
+        # Redis writes its log itself; stderr is kept for what it says before it can open the log.
+        return subprocess.Popen(
+            [str(binary), "--port", str(self.ports[0]), "--bind", self.host, "--dir", str(self.folder),
+             "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes",
+             "--logfile", str(self.log_path)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self.folder,
+        )
 
+    def _exited(self) -> str:
+        stderr = self.process.stderr.read().decode(errors="replace").strip() if self.process.stderr else ""
+        return f"{super()._exited()} {stderr}".strip()
 
-def _ping(port: int) -> bool:
-    """A raw RESP PING, so that starting the server does not depend on the client library."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as connection:
-            connection.sendall(b"*1\r\n$4\r\nPING\r\n")
-            return connection.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
+    def _ready(self) -> bool:
+        """A raw RESP PING, so that starting the server does not depend on the client library."""
+        try:
+            with socket.create_connection((self.host, self.ports[0]), timeout=0.5) as connection:
+                connection.sendall(b"*1\r\n$4\r\nPING\r\n")
+                return connection.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
 
-
-def _stop(process: subprocess.Popen, port: int) -> None:
-    """Ask politely (SHUTDOWN NOSAVE), then terminate, then kill; always reap the process."""
-    if process.poll() is None:
+    def _ask_to_stop(self) -> bool:
+        """SHUTDOWN NOSAVE: Redis exits at once without writing a snapshot."""
         with contextlib.suppress(OSError):
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as connection:
+            with socket.create_connection((self.host, self.ports[0]), timeout=0.5) as connection:
                 connection.sendall(b"*2\r\n$8\r\nSHUTDOWN\r\n$6\r\nNOSAVE\r\n")
                 connection.recv(64)
-    for signal_it in (None, process.terminate, process.kill):
-        if signal_it is not None and process.poll() is None:
-            signal_it()
-        try:
-            process.wait(timeout=3.0)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    if process.stderr:
-        process.stderr.close()
+        return True
