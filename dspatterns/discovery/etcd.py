@@ -28,10 +28,7 @@ import contextlib
 import json
 import os
 import platform
-import shutil
-import socket
 import subprocess
-import tempfile
 import threading
 import time
 import urllib.error
@@ -54,6 +51,7 @@ from dspatterns.discovery.production_timeline import (
     first,
     show_demo,
 )
+from dspatterns.local_server import LocalServer, find_program, port_is_open  # noqa: F401 (port_is_open is public here)
 
 DEBIAN_BINARY = Path("/usr/bin/etcd")
 INSTALL_HINT = ("etcd is not installed: `sudo apt-get install etcd-server` (Debian/Ubuntu, etcd 3.4) or "
@@ -72,34 +70,34 @@ class EtcdUnavailable(RuntimeError):
 
 def find_etcd_binary() -> Path:
     """Debian's binary, else whatever ``etcd`` is on the PATH; ``EtcdUnavailable`` if neither."""
-    if DEBIAN_BINARY.is_file():
-        return DEBIAN_BINARY
-    found = shutil.which("etcd")
-    if found:
-        return Path(found)
-    raise EtcdUnavailable(INSTALL_HINT)
+    return find_program(DEBIAN_BINARY, "etcd", EtcdUnavailable(INSTALL_HINT))
 
 
-class EtcdServer:
+class EtcdServer(LocalServer):
     """A private one-member etcd: ``with EtcdServer() as etcd: etcd.client().put(...)``.
 
     ``startup_seconds`` is how long the last start took until ``/health`` said true, for the report
     and the notebook; nothing depends on it.
     """
 
+    unavailable = EtcdUnavailable
+    name = "etcd"
+    port_count = 2  # client and peer
+    not_ready = "not healthy"
+
     def __init__(self, *, startup_timeout: float = 20.0, attempts: int = 3,
                  heartbeat_ms: int = 50, election_ms: int = 500):
-        self.startup_timeout = startup_timeout
-        self.attempts = attempts
+        super().__init__(startup_timeout=startup_timeout, attempts=attempts)
         self.heartbeat_ms = heartbeat_ms
         self.election_ms = election_ms
-        self.host = "127.0.0.1"
-        self.client_port: int | None = None
-        self.peer_port: int | None = None
-        self.process: subprocess.Popen | None = None
-        self.folder: Path | None = None
-        self.startup_seconds: float | None = None
-        self._log = None
+
+    @property
+    def client_port(self) -> int | None:
+        return self.ports[0] if self.ports else None
+
+    @property
+    def peer_port(self) -> int | None:
+        return self.ports[1] if self.ports else None
 
     @property
     def url(self) -> str:
@@ -114,84 +112,34 @@ class EtcdServer:
         options.setdefault("timeout", 10)
         return etcd3gw.client(host=self.host, port=self.client_port, api_path="/v3/", **options)
 
-    def __enter__(self) -> EtcdServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        binary = find_etcd_binary()
-        self.folder = Path(tempfile.mkdtemp(prefix="dspatterns-etcd-"))
-        errors = []
-        try:
-            for _ in range(self.attempts):
-                began = time.monotonic()
-                self._launch(binary)
-                error = self._wait_until_healthy()
-                if error is None:
-                    self.startup_seconds = time.monotonic() - began
-                    return
-                errors.append(error)
-                self._terminate()
-            raise EtcdUnavailable(f"etcd ({binary}) did not become healthy: {'; '.join(errors)}\n{self.log_tail()}")
-        except BaseException:
-            self.stop()
-            raise
-
     def stop(self) -> None:
         """Terminate (etcd shuts down cleanly on SIGTERM), kill if it lingers, and delete the data folder."""
-        self._terminate()
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
-            self.folder = None
-        self.client_port = self.peer_port = None
+        super().stop()
 
-    def log_tail(self, characters: int = 1200) -> str:
-        log = self.folder / "etcd.log" if self.folder else None
-        return log.read_text(errors="replace")[-characters:] if log and log.exists() else ""
+    def _find_programs(self) -> tuple[Path]:
+        return (find_etcd_binary(),)
 
-    def _launch(self, binary: Path) -> None:
-        self.client_port, self.peer_port = _free_ports(2)
+    def _failure(self, binary: Path) -> str:
+        return f"etcd ({binary}) did not become healthy"
+
+    def _launch(self, binary: Path) -> subprocess.Popen:
         client_url = f"http://{self.host}:{self.client_port}"
         peer_url = f"http://{self.host}:{self.peer_port}"
-        self._log = open(self.folder / "etcd.log", "ab")
-        self.process = subprocess.Popen(
+        return subprocess.Popen(
             [str(binary), "--name", "dspatterns", "--data-dir", str(self.folder / "data"),
              "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
              "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
              "--initial-cluster", f"dspatterns={peer_url}", "--initial-cluster-state", "new",
              "--heartbeat-interval", str(self.heartbeat_ms), "--election-timeout", str(self.election_ms)],
-            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.folder,
+            stdout=self._open_log(), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.folder,
             env=_etcd_environment(),
         )
 
-    def _wait_until_healthy(self) -> str | None:
-        """None once ``/health`` says true; otherwise why not (it exited, or the time ran out)."""
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                return f"it exited with status {self.process.returncode} (ports {self.client_port}, {self.peer_port})"
-            if _healthy(self.url):
-                return None
-            time.sleep(0.05)
-        return f"not healthy on port {self.client_port} within {self.startup_timeout:g} s"
+    def _where(self) -> str:
+        return f"(ports {self.client_port}, {self.peer_port})"
 
-    def _terminate(self) -> None:
-        process, self.process = self.process, None
-        if process is not None:
-            for signal_it in (process.terminate, process.kill):
-                if process.poll() is None:
-                    signal_it()
-                try:
-                    process.wait(timeout=5.0)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+    def _ready(self) -> bool:
+        return _healthy(self.url)
 
 
 def _etcd_environment() -> dict[str, str]:
@@ -203,15 +151,6 @@ def _etcd_environment() -> dict[str, str]:
     return env
 
 
-def _free_ports(count: int) -> list[int]:
-    """``count`` distinct ports the OS considers free now (held open together so they differ)."""
-    with contextlib.ExitStack() as stack:
-        probes = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]
-        for probe in probes:
-            probe.bind(("127.0.0.1", 0))
-        return [probe.getsockname()[1] for probe in probes]
-
-
 def _healthy(url: str) -> bool:
     """etcd's own health endpoint, read with the standard library so that starting does not need the client."""
     try:
@@ -219,13 +158,6 @@ def _healthy(url: str) -> bool:
             return json.loads(response.read()).get("health") == "true"
     except (OSError, ValueError, urllib.error.URLError):
         return False
-
-
-def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether something accepts TCP connections there: after the server stops, nothing should."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex((host, port)) == 0
 
 
 # --- a client's copy of a prefix, kept current by a watch ------------------------------------------------

@@ -25,7 +25,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -45,6 +44,7 @@ from dspatterns.discovery.production_timeline import (
     first,
     show_demo,
 )
+from dspatterns.local_server import LocalServer, port_is_open  # noqa: F401 (port_is_open is public here)
 
 DEBIAN_JAR = Path("/usr/share/java/zookeeper.jar")
 # Debian ships slf4j without a binding, so ZooKeeper logs nothing; the simple binding sends warnings
@@ -76,7 +76,7 @@ def find_zookeeper_jar() -> Path:
     raise ZooKeeperUnavailable(INSTALL_HINT)
 
 
-class ZooKeeperServer:
+class ZooKeeperServer(LocalServer):
     """A private standalone ZooKeeper: ``with ZooKeeperServer() as zk: client = zk.client(); client.start()``.
 
     ``tick_ms`` is ZooKeeper's time unit (sessions expire on tick boundaries); 200 ms instead of the
@@ -84,16 +84,19 @@ class ZooKeeperServer:
     explicitly to 0.4-60 s so that a client asking for one gets it.
     """
 
+    unavailable = ZooKeeperUnavailable
+    name = "zookeeper"
+    poll_interval = 0.1
+    log_characters = 1500
+    not_ready = "not serving"
+
     def __init__(self, *, startup_timeout: float = 20.0, attempts: int = 2, tick_ms: int = 200):
-        self.startup_timeout = startup_timeout
-        self.attempts = attempts
+        super().__init__(startup_timeout=startup_timeout, attempts=attempts)
         self.tick_ms = tick_ms
-        self.host = "127.0.0.1"
-        self.port: int | None = None
-        self.process: subprocess.Popen | None = None
-        self.folder: Path | None = None
-        self.startup_seconds: float | None = None
-        self._log = None
+
+    @property
+    def port(self) -> int | None:
+        return self.ports[0] if self.ports else None
 
     @property
     def hosts(self) -> str:
@@ -108,51 +111,21 @@ class ZooKeeperServer:
 
         return KazooClient(hosts=self.hosts, **options)
 
-    def __enter__(self) -> ZooKeeperServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        java, jar = find_java(), find_zookeeper_jar()
-        self.folder = Path(tempfile.mkdtemp(prefix="dspatterns-zookeeper-"))
-        errors = []
-        try:
-            for _ in range(self.attempts):
-                began = time.monotonic()
-                self._launch(java, jar)
-                error = self._wait_until_serving()
-                if error is None:
-                    self.startup_seconds = time.monotonic() - began
-                    return
-                errors.append(error)
-                self._terminate()
-            raise ZooKeeperUnavailable(
-                f"ZooKeeper ({jar}, {java}) did not start: {'; '.join(errors)}\n{self.log_tail()}")
-        except BaseException:
-            self.stop()
-            raise
-
     def stop(self) -> None:
         """Terminate the JVM (kill it if it lingers) and delete the folder with its data and config."""
-        self._terminate()
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
-            self.folder = None
-        self.port = None
+        super().stop()
 
     def four_letter_word(self, word: str) -> str:
         """Send ``ruok``, ``srvr``... and return the answer ('' if the server does not answer)."""
         return _four_letter_word(self.port, word)
 
-    def log_tail(self, characters: int = 1500) -> str:
-        log = self.folder / "zookeeper.log" if self.folder else None
-        return log.read_text(errors="replace")[-characters:] if log and log.exists() else ""
+    def _find_programs(self) -> tuple[Path, Path]:
+        return find_java(), find_zookeeper_jar()
 
-    def _launch(self, java: Path, jar: Path) -> None:
-        self.port = _free_port()
+    def _failure(self, java: Path, jar: Path) -> str:
+        return f"ZooKeeper ({jar}, {java}) did not start"
+
+    def _launch(self, java: Path, jar: Path) -> subprocess.Popen:
         config = self.folder / "zoo.cfg"
         config.write_text("\n".join([
             f"tickTime={self.tick_ms}",
@@ -166,43 +139,14 @@ class ZooKeeperServer:
             "maxClientCnxns=100",
         ]) + "\n")
         classpath = os.pathsep.join(str(p) for p in (jar, DEBIAN_LOG_BINDING) if p.is_file())
-        self._log = open(self.folder / "zookeeper.log", "ab")
-        self.process = subprocess.Popen(
+        return subprocess.Popen(
             [str(java), *JVM_OPTIONS, "-cp", classpath, MAIN_CLASS, str(config)],
-            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.folder,
+            stdout=self._open_log(), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.folder,
         )
 
-    def _wait_until_serving(self) -> str | None:
-        """None once ``srvr`` names a mode (``ruok`` says imok before the server takes requests)."""
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                return f"it exited with status {self.process.returncode} on port {self.port}"
-            if "Mode:" in _four_letter_word(self.port, "srvr"):
-                return None
-            time.sleep(0.1)
-        return f"not serving on port {self.port} within {self.startup_timeout:g} s"
-
-    def _terminate(self) -> None:
-        process, self.process = self.process, None
-        if process is not None:
-            for signal_it in (process.terminate, process.kill):
-                if process.poll() is None:
-                    signal_it()
-                try:
-                    process.wait(timeout=5.0)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    def _ready(self) -> bool:
+        """Once ``srvr`` names a mode (``ruok`` says imok before the server takes requests)."""
+        return "Mode:" in _four_letter_word(self.port, "srvr")
 
 
 def _four_letter_word(port: int | None, word: str) -> str:
@@ -217,13 +161,6 @@ def _four_letter_word(port: int | None, word: str) -> str:
             return b"".join(chunks).decode(errors="replace")
     except OSError:
         return ""
-
-
-def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether something accepts TCP connections there: after the server stops, nothing should."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex((host, port)) == 0
 
 
 # --- a client's copy of the children of a path, kept current by a watch ---------------------------------
