@@ -34,7 +34,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dspatterns.caching.redis_server import RedisUnavailable, port_is_open, redis_server
+from dspatterns.caching.redis_server import RedisUnavailable, redis_server
+from dspatterns.missing_server import MissingServer
 
 RELEASE_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -307,30 +308,16 @@ class RedisLab:
     def stop(self) -> str:
         if self.stopped:
             return "already stopped"
-        port, process, folder = self.server.port, self.server.process, self.server.folder
         self._finalizer()
         self.stopped = True
-        return (f"Redis stopped: port {port} {'still open!' if port_is_open(port) else 'closed'}, "
-                f"process exited with status {process.returncode}, "
-                f"folder {'still there!' if folder.exists() else 'removed'}")
+        return self.server.stopped_report()
 
 
-class RedisMissing:
+class RedisMissing(MissingServer):
     """Stands in for ``RedisLab`` when Redis cannot start: every cell prints the reason and how to get it."""
 
-    def __init__(self, reason: str):
-        self.reason = reason
-
-    def __bool__(self) -> bool:
-        return False
-
-    def describe(self) -> str:
-        return f"Redis could not be started, so this section shows no numbers.\n{self.reason}"
-
-    def __getattr__(self, name: str):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return lambda *args, **kwargs: f"(skipped: Redis is not available) {self.reason.splitlines()[0]}"
+    server_name = "Redis"
+    consequence = "this section shows no numbers"
 
 
 def start_redis_lab(*, read_delay: float = 0.05) -> RedisLab | RedisMissing:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 import weakref
 
-from dspatterns.caching.redis_server import RedisUnavailable, port_is_open, redis_server
+from dspatterns.caching.redis_server import RedisUnavailable, redis_server
 from dspatterns.communication.pubsub_patterns import pattern_contrast, redis_fanout_run
 from dspatterns.communication.redis_streams import streams_demo
+from dspatterns.missing_server import MissingServer
 
 
 class CommunicationRedis:
@@ -69,35 +70,20 @@ class CommunicationRedis:
     def stop(self) -> str:
         if self.stopped:
             return "already stopped"
-        port, process, folder = self.server.port, self.server.process, self.server.folder
         self._finalizer()
         self.stopped = True
-        return (f"Redis stopped: port {port} {'still open!' if port_is_open(port) else 'closed'}, "
-                f"process exited with status {process.returncode}, "
-                f"folder {'still there!' if folder.exists() else 'removed'}")
+        return self.server.stopped_report()
 
 
-class RedisMissing:
+class RedisMissing(MissingServer):
     """Stands in for ``CommunicationRedis`` where Redis cannot start: each cell prints why and how to get it."""
 
     server = None
-
-    def __init__(self, reason: str):
-        self.reason = reason
-
-    def __bool__(self) -> bool:
-        return False
-
-    def describe(self) -> str:
-        return f"Redis could not be started, so the Redis cells show no run.\n{self.reason}"
+    server_name = "Redis"
+    consequence = "the Redis cells show no run"
 
     def contrast(self):
         return pattern_contrast(None)  # the port and the dotted column still run without a server
-
-    def __getattr__(self, name: str):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return lambda *args, **kwargs: f"(skipped: Redis is not available) {self.reason.splitlines()[0]}"
 
 
 def start_redis() -> CommunicationRedis | RedisMissing:
