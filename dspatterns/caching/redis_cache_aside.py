@@ -29,12 +29,11 @@ import sqlite3
 import threading
 import time
 import uuid
-import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dspatterns.caching.redis_server import RedisUnavailable, redis_server
+from dspatterns.caching.redis_server import RedisOwner, RedisUnavailable, redis_server
 from dspatterns.missing_server import MissingServer
 
 RELEASE_SCRIPT = """
@@ -218,23 +217,16 @@ def stampede(cache: RedisCacheAside, product_id: str, *, threads: int, barrier: 
                           tuple(answers), cache.misses, getattr(cache, "waited", 0), seconds)
 
 
-class RedisLab:
+class RedisLab(RedisOwner):
     """A running Redis and a SQLite database for section 5; every method returns text to print."""
 
     def __init__(self, *, read_delay: float = 0.05):
-        self._stack = contextlib.ExitStack()
-        try:
-            self.server = self._stack.enter_context(redis_server())
-            self.client = self.server.client()
-            self._stack.callback(self.client.close)
-            self.database = ProductDatabase(self.server.folder / "shop.sqlite3", read_delay=read_delay)
-            self.database.insert([("lamp", 4_900), ("desk", 21_000), ("chair", 8_900)])
-        except BaseException:
-            self._stack.close()
-            raise
-        # a kernel shut down without running stop() still stops the server (at exit, or when collected)
-        self._finalizer = weakref.finalize(self, self._stack.close)
-        self.stopped = False
+        self._own_redis(redis_server, prepare=lambda: self._open_database(read_delay))
+
+    def _open_database(self, read_delay: float) -> None:
+        """The shop's SQLite file lives in the server's folder, so it goes when the server does."""
+        self.database = ProductDatabase(self.server.folder / "shop.sqlite3", read_delay=read_delay)
+        self.database.insert([("lamp", 4_900), ("desk", 21_000), ("chair", 8_900)])
 
     def describe(self) -> str:
         version = self.client.info("server")["redis_version"]
@@ -304,13 +296,6 @@ class RedisLab:
             return stampede(cache, product_id, threads=threads, barrier=barrier)
         finally:
             self.client.delete(cache.key(product_id))
-
-    def stop(self) -> str:
-        if self.stopped:
-            return "already stopped"
-        self._finalizer()
-        self.stopped = True
-        return self.server.stopped_report()
 
 
 class RedisMissing(MissingServer):

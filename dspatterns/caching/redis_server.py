@@ -18,7 +18,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import subprocess
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +70,39 @@ def redis_server(*, startup_timeout: float = 10.0, attempts: int = 3) -> Iterato
     """Start a private Redis, yield it once it answers PING, and stop it and delete its folder afterwards."""
     with _RedisProcess(startup_timeout=startup_timeout, attempts=attempts) as server:
         yield RunningRedis(server.host, server.ports[0], server.process, server.folder)
+
+
+class RedisOwner:
+    """The part of a notebook lab that owns its private Redis: started with the lab, gone after ``stop()``.
+
+    A kernel shut down without ``stop()`` still stops the server (a weakref finalizer runs at exit or when
+    the lab is collected), so a notebook never leaves a ``redis-server`` behind. ``start_server`` is
+    passed in, not looked up here, so that each lab module's own ``redis_server`` name is the one used.
+    """
+
+    def _own_redis(self, start_server: Callable[[], contextlib.AbstractContextManager[RunningRedis]],
+                   prepare: Callable[[], None] | None = None) -> None:
+        """Start the server and a client; ``prepare()`` sets up the rest, and if anything fails all is stopped."""
+        self._stack = contextlib.ExitStack()
+        try:
+            self.server = self._stack.enter_context(start_server())
+            self.client = self.server.client()
+            self._stack.callback(self.client.close)
+            if prepare is not None:
+                prepare()
+        except BaseException:
+            self._stack.close()
+            raise
+        self._finalizer = weakref.finalize(self, self._stack.close)
+        self.stopped = False
+
+    def stop(self) -> str:
+        """Stop the server once, and say whether its port, process and folder are really gone."""
+        if self.stopped:
+            return "already stopped"
+        self._finalizer()
+        self.stopped = True
+        return self.server.stopped_report()
 
 
 class _RedisProcess(LocalServer):

@@ -8,29 +8,17 @@ that shuts down without ``stop()`` still stops the server (at exit, or when the 
 """
 from __future__ import annotations
 
-import contextlib
-import weakref
-
-from dspatterns.caching.redis_server import RedisUnavailable, redis_server
+from dspatterns.caching.redis_server import RedisOwner, RedisUnavailable, redis_server
 from dspatterns.communication.pubsub_patterns import pattern_contrast, redis_fanout_run
 from dspatterns.communication.redis_streams import streams_demo
 from dspatterns.missing_server import MissingServer
 
 
-class CommunicationRedis:
+class CommunicationRedis(RedisOwner):
     """A running private Redis; the methods are the notebook's Redis cells."""
 
     def __init__(self) -> None:
-        self._stack = contextlib.ExitStack()
-        try:
-            self.server = self._stack.enter_context(redis_server())
-            self.client = self.server.client()
-            self._stack.callback(self.client.close)
-        except BaseException:
-            self._stack.close()
-            raise
-        self._finalizer = weakref.finalize(self, self._stack.close)
-        self.stopped = False
+        self._own_redis(redis_server)
 
     def __bool__(self) -> bool:
         return True
@@ -66,13 +54,6 @@ class CommunicationRedis:
         pending = self.client.xpending("demo:jobs", "workers")["pending"]
         lines.append(f"left pending in the group: {pending}; in demo:dead: {self.client.xlen('demo:dead')}")
         return "\n".join(lines)
-
-    def stop(self) -> str:
-        if self.stopped:
-            return "already stopped"
-        self._finalizer()
-        self.stopped = True
-        return self.server.stopped_report()
 
 
 class RedisMissing(MissingServer):
