@@ -47,6 +47,7 @@ from dspatterns.discovery.production_timeline import (
     ServerMissing,
     TimelineEvent,
     TimelineRecorder,
+    WatchedCopy,
     discovery_figure,
     first,
     show_demo,
@@ -163,7 +164,7 @@ def _healthy(url: str) -> bool:
 # --- a client's copy of a prefix, kept current by a watch ------------------------------------------------
 
 
-class PrefixWatchCache:
+class PrefixWatchCache(WatchedCopy):
     """The keys under ``prefix`` and their values, as this client last heard: list once, then follow a watch.
 
     Keys are reported without the prefix (``/services/web/a`` under ``/services/web/`` is ``a``).
@@ -174,21 +175,11 @@ class PrefixWatchCache:
     """
 
     def __init__(self, client, prefix: str, *, on_change: Callable[[str, str, str | None], None] | None = None):
+        super().__init__(on_change=on_change)
         self._client = client
         self._prefix = prefix
-        self._on_change = on_change
-        self._entries: dict[str, str] = {}
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
         self._cancel: Callable[[], None] | None = None
         self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> PrefixWatchCache:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     def start(self) -> None:
         revision, entries = self._list()
@@ -208,19 +199,6 @@ class PrefixWatchCache:
         if self._thread is not None:
             self._thread.join(timeout=5.0)
             self._thread = None
-
-    def snapshot(self) -> dict[str, str]:
-        with self._lock:
-            return dict(self._entries)
-
-    def names(self) -> tuple[str, ...]:
-        with self._lock:
-            return tuple(sorted(self._entries))
-
-    def wait_until(self, condition: Callable[[dict[str, str]], bool], timeout: float) -> bool:
-        """Block until ``condition(snapshot)`` holds (True) or ``timeout`` seconds pass (False)."""
-        with self._changed:
-            return self._changed.wait_for(lambda: condition(dict(self._entries)), timeout=timeout)
 
     def _list(self) -> tuple[int, dict[str, str]]:
         """The values under the prefix and the store's revision at that moment (the gateway's header)."""
@@ -246,11 +224,6 @@ class PrefixWatchCache:
                 self._changed.notify_all()
             if kind is not None:
                 self._notify(kind, name, value)
-
-    def _notify(self, kind: str, name: str, value: str | None) -> None:
-        if self._on_change is not None:
-            self._on_change(kind, name, value)
-
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()

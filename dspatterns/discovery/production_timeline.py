@@ -61,6 +61,52 @@ class TimelineRecorder:
             return list(self._events)
 
 
+class WatchedCopy:
+    """A client's copy of a registry's entries (name -> data), kept current by a server's watch.
+
+    Both demos' caches are this with a different watch (etcd's prefix watch, ZooKeeper's children watch),
+    so what the demo asks of a cache (its names, a snapshot, "wait until it shows ...") is written once.
+    A subclass implements ``start``/``stop`` and, from its watch thread, changes ``_entries`` under
+    ``_changed`` (notifying it) and then calls ``_notify(kind, name, data)``.
+    """
+
+    def __init__(self, *, on_change: Callable[[str, str, str | None], None] | None = None):
+        self._on_change = on_change
+        self._entries: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def snapshot(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._entries)
+
+    def names(self) -> tuple[str, ...]:
+        with self._lock:
+            return tuple(sorted(self._entries))
+
+    def wait_until(self, condition: Callable[[dict[str, str]], bool], timeout: float) -> bool:
+        """Block until ``condition(snapshot)`` holds (True) or ``timeout`` seconds pass (False)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: condition(dict(self._entries)), timeout=timeout)
+
+    def _notify(self, kind: str, name: str, data: str | None) -> None:
+        if self._on_change is not None:
+            self._on_change(kind, name, data)
+
+
 @dataclass(frozen=True)
 class ServerMissing:
     """What a notebook cell shows instead of a demo when its server cannot run here: why, and how to get it."""

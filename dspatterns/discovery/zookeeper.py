@@ -25,7 +25,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from dspatterns.discovery.production_timeline import (
     ServerMissing,
     TimelineEvent,
     TimelineRecorder,
+    WatchedCopy,
     discovery_figure,
     first,
     show_demo,
@@ -166,7 +166,7 @@ def _four_letter_word(port: int | None, word: str) -> str:
 # --- a client's copy of the children of a path, kept current by a watch ---------------------------------
 
 
-class ChildrenWatchCache:
+class ChildrenWatchCache(WatchedCopy):
     """The children of ``path`` and their data, as this client last heard, kept current by kazoo's ChildrenWatch.
 
     ``on_change(kind, child, data)`` is called after each change is applied (``"added"`` or ``"removed"``).
@@ -175,20 +175,10 @@ class ChildrenWatchCache:
     """
 
     def __init__(self, client, path: str, *, on_change: Callable[[str, str, str | None], None] | None = None):
+        super().__init__(on_change=on_change)
         self._client = client
         self._path = path
-        self._on_change = on_change
-        self._entries: dict[str, str] = {}
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
         self._stopped = False
-
-    def __enter__(self) -> ChildrenWatchCache:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     def start(self) -> None:
         from kazoo.recipe.watchers import ChildrenWatch
@@ -199,18 +189,6 @@ class ChildrenWatchCache:
     def stop(self) -> None:
         """The watch ends the next time it fires (a ChildrenWatch stops when its function returns False)."""
         self._stopped = True
-
-    def snapshot(self) -> dict[str, str]:
-        with self._lock:
-            return dict(self._entries)
-
-    def names(self) -> tuple[str, ...]:
-        with self._lock:
-            return tuple(sorted(self._entries))
-
-    def wait_until(self, condition: Callable[[dict[str, str]], bool], timeout: float) -> bool:
-        with self._changed:
-            return self._changed.wait_for(lambda: condition(dict(self._entries)), timeout=timeout)
 
     def _children_changed(self, children: list[str]) -> bool:
         from kazoo.exceptions import NoNodeError
@@ -235,11 +213,6 @@ class ChildrenWatchCache:
         for child, data in added.items():
             self._notify("added", child, data)
         return True
-
-    def _notify(self, kind: str, child: str, data: str | None) -> None:
-        if self._on_change is not None:
-            self._on_change(kind, child, data)
-
 
 def instance_label(child: str) -> str:
     """``c-0000000002`` -> ``c``: the name an instance chose, without the sequence ZooKeeper appended."""
