@@ -87,6 +87,17 @@ class LocalServer:
         self.stop()
 
     @property
+    def port(self) -> int | None:
+        """The first (for most servers the only) port, None while not running."""
+        return self.ports[0] if self.ports else None
+
+    def _address(self, usage: str) -> str:
+        """``host:port`` to connect to; a clear error, with the right ``with`` line, while not running."""
+        if self.port is None:
+            raise RuntimeError(f"the server is not running: use it inside `{usage}`")
+        return f"{self.host}:{self.port}"
+
+    @property
     def log_path(self) -> Path | None:
         return self.folder / f"{self.name}.log" if self.folder else None
 

@@ -94,7 +94,7 @@ class EtcdServer(LocalServer):
 
     @property
     def client_port(self) -> int | None:
-        return self.ports[0] if self.ports else None
+        return self.port
 
     @property
     def peer_port(self) -> int | None:
@@ -102,9 +102,7 @@ class EtcdServer(LocalServer):
 
     @property
     def url(self) -> str:
-        if self.client_port is None:
-            raise RuntimeError("the server is not running: use it inside `with EtcdServer() as etcd:`")
-        return f"http://{self.host}:{self.client_port}"
+        return f"http://{self._address('with EtcdServer() as etcd:')}"
 
     def client(self, **options):
         """An ``etcd3gw.client.Etcd3Client`` (etcd's HTTP/JSON gateway, API path ``/v3/``) for this server."""

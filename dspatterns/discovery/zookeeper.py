@@ -95,15 +95,9 @@ class ZooKeeperServer(LocalServer):
         self.tick_ms = tick_ms
 
     @property
-    def port(self) -> int | None:
-        return self.ports[0] if self.ports else None
-
-    @property
     def hosts(self) -> str:
         """The connection string kazoo (and zkCli.sh) take."""
-        if self.port is None:
-            raise RuntimeError("the server is not running: use it inside `with ZooKeeperServer() as zk:`")
-        return f"{self.host}:{self.port}"
+        return self._address("with ZooKeeperServer() as zk:")
 
     def client(self, **options):
         """A ``kazoo.client.KazooClient`` for this server, not yet started (``.start()`` opens the session)."""
