@@ -233,6 +233,24 @@ def held_request(server, held, text: str):
     return requests[text]
 
 
+def everything(request) -> bool:
+    """Hold every reply."""
+    return True
+
+
+def release_newer_half_first(server, held, requests) -> None:
+    """Releases the replies to the newer half of ``requests`` and waits until they have left, then
+    releases the older half: whatever else happens, the first replies the client reads answer calls
+    that are not the oldest in flight, so a client that matches replies by arrival cannot pass."""
+    half = len(requests) // 2
+    for request in requests[half:]:
+        held.release(request)
+    for request in requests[half:]:
+        wait_until_replied(server, request)
+    for request in requests[:half]:
+        held.release(request)
+
+
 def duplicates(ids) -> list:
     seen, repeated = set(), []
     for request_id in ids:
@@ -356,11 +374,16 @@ class TestMatching:
 
     def test_200_concurrent_calls_on_one_connection(self, impl, sandbox):
         """200 calls at once on one connection all get their own results."""
-        with serving(sandbox) as server, connected(impl, sandbox, server) as client:
-            outcomes = client.gather([client.call("add", [n, 1000]) for n in range(200)])
+        held = Held(everything)  # no reply leaves before all 200 requests are in: the same run every time
+        with serving(sandbox, hold=held) as server, connected(impl, sandbox, server) as client:
+            running = client.start([client.call("add", [n, 1000], HELD) for n in range(200)])
+            wait_for_arrivals(server, 200, running)
+            release_newer_half_first(server, held, held.requests)
+            outcomes = running.wait()
             wrong = [(n, said(o)) for n, o in enumerate(outcomes) if o.raised or o.value != n + 1000]
-            expect(not wrong, f"200 concurrent calls client.call('add', [n, 1000], {LONG}): {len(wrong)} "
-                              f"did not return n + 1000, first ones: {wrong[:5]}")
+            expect(not wrong, f"200 concurrent calls client.call('add', [n, 1000], {HELD}), the replies "
+                              f"to the newer 100 released first: {len(wrong)} did not return n + 1000, "
+                              f"first ones: {wrong[:5]}")
             expect_equal(server.connections, 1, "connections the server saw")
             expect_equal(len(server.log), 200, "requests the server received")
             ids = [e.id for e in server.log]
@@ -462,34 +485,44 @@ class TestTimeouts:
     def test_a_late_reply_never_reaches_a_later_call(self, impl, sandbox):
         """Calls that time out one after another: none of their late replies reaches the calls made after them."""
         held = Held(held_text)
-        with serving(sandbox, hold=held, max_wait=LONG) as server, connected(impl, sandbox, server) as client:
+        with serving(sandbox, hold=held) as server, connected(impl, sandbox, server) as client:
             for n in range(3):
                 [outcome] = client.gather([client.call("echo", f"held late {n}", SHORT)])
                 expect(outcome.raised and is_timeout(outcome.error),
                        f"call {n} with its reply held: expected TimeoutError; it {said(outcome)}")
-                request = held_request(server, held, f"held late {n}")
-                held.release(request)
-                wait_until_replied(server, request)
-                expect_result(client.run("echo", f"fresh {n}"), f"fresh {n}",
-                              f"await client.call('echo', 'fresh {n}', {LONG}) right after the late reply "
-                              f"to timed-out call {n} arrived")
+                # The next call waits while the late reply arrives: it must not take it.
+                fresh = client.start([client.call("echo", f"held fresh {n}", HELD)])
+                late = held_request(server, held, f"held late {n}")
+                waiting = held_request(server, held, f"held fresh {n}")
+                held.release(late)
+                wait_until_replied(server, late)
+                held.release(waiting)
+                [outcome] = fresh.wait()
+                expect_result(outcome, f"held fresh {n}",
+                              f"await client.call('echo', 'held fresh {n}', {HELD}), waiting when the late "
+                              f"reply to timed-out call {n} arrived")
 
     def test_the_connection_stays_usable_after_timeouts(self, impl, sandbox):
-        """Five calls time out at once; their late replies come; then 20 calls at once all get their results."""
-        held = Held(held_text)
-        with serving(sandbox, hold=held, max_wait=LONG) as server, connected(impl, sandbox, server) as client:
+        """Five calls time out at once; 20 calls at once, waiting while the late replies arrive, all get their results."""
+        held = Held(everything)
+        with serving(sandbox, hold=held) as server, connected(impl, sandbox, server) as client:
             timed = client.gather([client.call("echo", f"held {n}", 0.25) for n in range(5)])
             not_timeouts = [said(o) for o in timed if not (o.raised and is_timeout(o.error))]
             expect(not not_timeouts, f"5 calls with timeout 0.25 and their replies held: each should raise "
                                      f"TimeoutError; {not_timeouts}")
-            requests = held.requests
-            held.release_all()
-            for request in requests:
+            late = held.requests
+            # 20 calls wait while the 5 late replies arrive, then get their own.
+            running = client.start([client.call("add", [n, n], HELD) for n in range(20)])
+            wait_for_arrivals(server, 25, running)
+            for request in late:
+                held.release(request)
+            for request in late:
                 wait_until_replied(server, request)
-            outcomes = client.gather([client.call("add", [n, n]) for n in range(20)])
+            held.release_all()
+            outcomes = running.wait()
         wrong = [(n, said(o)) for n, o in enumerate(outcomes) if o.raised or o.value != 2 * n]
-        expect(not wrong, f"after 5 timeouts and their late replies, 20 concurrent calls "
-                          f"client.call('add', [n, n], {LONG}): {wrong[:5]}")
+        expect(not wrong, f"after 5 timeouts, 20 concurrent calls client.call('add', [n, n], {HELD}) "
+                          f"waiting while the 5 late replies arrived: {wrong[:5]}")
 
 
 # ------------------------------------------------------------------------------------- errors
@@ -524,18 +557,26 @@ class TestErrors:
 
     def test_errors_and_results_at_once_each_reach_their_caller(self, impl, sandbox):
         """20 calls at once, every other one failing: each failing call raises its own error, the others return."""
-        with serving(sandbox) as server, connected(impl, sandbox, server) as client:
-            calls = [client.call("fail", f"error {n}") if n % 2 else client.call("echo", n) for n in range(20)]
-            outcomes = client.gather(calls)
+        held = Held(everything)
+        with serving(sandbox, hold=held) as server, connected(impl, sandbox, server) as client:
+            calls = [client.call("fail", f"error {n}", HELD) if n % 2 else client.call("echo", n, HELD)
+                     for n in range(20)]
+            running = client.start(calls)
+            wait_for_arrivals(server, 20, running)
+            release_newer_half_first(server, held, held.requests)
+            outcomes = running.wait()
+            held.which = held_text  # from here on, replies leave at once
             after = client.run("echo", "after")
         for n, outcome in enumerate(outcomes):
             if n % 2:
                 expect(outcome.raised and isinstance(outcome.error, impl.RpcError)
                        and f"error {n}" in str(outcome.error),
-                       f"await client.call('fail', 'error {n}', {LONG}) among 20 at once: expected RpcError "
+                       f"await client.call('fail', 'error {n}', {HELD}) among 20 at once, the newer 10 "
+                       f"answered first: expected RpcError "
                        f"with 'error {n}'; it {said(outcome)}")
             else:
-                expect_result(outcome, n, f"await client.call('echo', {n}, {LONG}) among 20 at once, half failing")
+                expect_result(outcome, n, f"await client.call('echo', {n}, {HELD}) among 20 at once, half "
+                                         f"failing, the newer 10 answered first")
         expect_result(after, "after", "a call after the error replies (the connection stays usable)")
 
     def test_the_connection_stays_usable_after_an_error(self, impl, sandbox):
