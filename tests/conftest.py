@@ -13,6 +13,27 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def skip_without_redis() -> None:
+    """Skips the test when no redis-server binary is installed. Only a missing binary skips: a server
+    that is there and fails to start is an error, so a broken set-up cannot pass as "not installed"."""
+    from dspatterns.caching.redis_server import RedisUnavailable, find_redis_binary
+
+    try:
+        find_redis_binary()
+    except RedisUnavailable as missing:
+        pytest.skip(f"no redis-server binary: {missing}")
+
+
+@pytest.fixture(scope="module")
+def redis():
+    """A private redis-server for one test module (``dspatterns.caching.redis_server``)."""
+    from dspatterns.caching.redis_server import redis_server
+
+    skip_without_redis()
+    with redis_server() as running:
+        yield running
+
+
 def find_free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it, so xdist workers don't clash)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

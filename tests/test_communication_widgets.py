@@ -25,10 +25,11 @@ import ipywidgets as widgets
 import nbformat
 import plotly.graph_objects as go
 import pytest
+from conftest import skip_without_redis
 from notebook_sections import plotly_figures, printed_text, run_cells, section_cells
 from widget_tree import descendants, only
 
-from dspatterns.caching.redis_server import RedisUnavailable, find_redis_binary, port_is_open, redis_server
+from dspatterns.caching.redis_server import RedisUnavailable, port_is_open
 from dspatterns.communication import queue_levelling
 from dspatterns.communication.pubsub_patterns import (
     AMQP_EXAMPLES,
@@ -408,16 +409,6 @@ def test_a_client_stub_is_reported_in_one_line():
 
 # --- publish-subscribe: the pattern rules --------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def redis():
-    try:
-        find_redis_binary()
-    except RedisUnavailable as missing:  # only a missing binary skips; a server that fails to start is an error
-        pytest.skip(f"no redis-server binary: {missing}")
-    with redis_server() as running:
-        yield running
-
-
 GLOB_CASES = [
     ("*", "anything.at.all"), ("orders.*", "orders.eu.created"), ("orders.*", "orders"), ("h?llo", "hello"),
     ("h?llo", "hllo"), ("h[ae]llo", "hallo"), ("h[ae]llo", "hillo"), ("h[^e]llo", "hallo"), ("h[^e]llo", "hello"),
@@ -786,10 +777,7 @@ COURSE_NOTEBOOK = Path(__file__).resolve().parent.parent / "course" / "01_commun
 def test_notebook_redis_sections_show_the_real_servers_output():
     """Sections 2 (pub/sub) and 4 (Redis Streams) of the course notebook, with its import cell, run in a
     fresh kernel against a real redis-server and show its answers, not the fallback."""
-    try:
-        find_redis_binary()
-    except RedisUnavailable as missing:
-        pytest.skip(f"no redis-server binary: {missing}")
+    skip_without_redis()
     source = nbformat.read(COURSE_NOTEBOOK, as_version=4)
     cells = [source.cells[1]] + section_cells(source, "## 2.") + section_cells(source, "## 4.")
     assert "import" in cells[0].source, "the notebook's first code cell should be its imports"

@@ -12,7 +12,6 @@ import threading
 
 import pytest
 
-from dspatterns.caching.redis_server import RedisUnavailable, find_redis_binary, redis_server
 from dspatterns.communication.redis_streams import StreamQueue, poll_until, streams_demo
 
 TIMEOUT_S = 0.15
@@ -20,19 +19,9 @@ WAIT_LIMIT_S = 5.0
 _names = itertools.count()
 
 
-@pytest.fixture(scope="module")
-def server():
-    try:
-        find_redis_binary()
-    except RedisUnavailable as missing:  # only a missing binary skips; a server that fails to start is an error
-        pytest.skip(f"no redis-server binary: {missing}")
-    with redis_server() as running:
-        yield running
-
-
 @pytest.fixture
-def client(server):
-    client = server.client()
+def client(redis):
+    client = redis.client()
     client.flushdb()
     yield client
     client.close()
@@ -105,7 +94,7 @@ def test_dead_letters_after_max_deliveries(client):
     assert queue.receive("w") == []
 
 
-def test_two_consumers_never_hold_one_message_and_every_one_is_acked_once(client, server):
+def test_two_consumers_never_hold_one_message_and_every_one_is_acked_once(client, redis):
     queue = make_queue(client, visibility_timeout=30.0)
     sent = {queue.send(f"m{i}") for i in range(300)}
     held, acked, problems = set(), [], []
@@ -113,7 +102,7 @@ def test_two_consumers_never_hold_one_message_and_every_one_is_acked_once(client
     start = threading.Barrier(3)
 
     def consume(name: str) -> None:
-        own = StreamQueue(server.client(), queue.stream, queue.group, visibility_timeout=30.0,
+        own = StreamQueue(redis.client(), queue.stream, queue.group, visibility_timeout=30.0,
                           max_deliveries=3, dead_stream=queue.dead_stream)
         start.wait()
         while batch := own.receive(name, count=5):
