@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dspatterns.student_code import describe
 from dspatterns.testing import FakeClock
 
 NO_PROTECTION = "no protection"
@@ -249,9 +250,3 @@ def threaded_stampede(cache_aside_class: type, ttl_cache_class: type | None = No
         return ThreadedStampede(callers, loads[0], problem=f"your {name}.get('hot') raised {describe(errors[0])}")
     wrong = sum(result != "value of hot" for result in results)
     return ThreadedStampede(callers, loads[0], wrong)
-
-
-def describe(error: BaseException) -> str:
-    """An exception as one phrase: its type, and its message if it has one."""
-    message = str(error)
-    return f"{type(error).__name__}: {message}" if message else type(error).__name__

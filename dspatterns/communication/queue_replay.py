@@ -34,6 +34,7 @@ from dspatterns.communication.queue_levelling import (
     RedeliveryRun,
     redelivery_run,
 )
+from dspatterns.student_code import describe
 
 SAME = "same"
 # The fake clock reads each instant rounded to a multiple of 2**-20 s. The model schedules a timeout at
@@ -102,7 +103,7 @@ def _replay_one(queue_class: type, run: RedeliveryRun, send_interval: float) -> 
         queue = queue_class(visibility_timeout=run.visibility_timeout, max_deliveries=run.max_deliveries,
                             clock=clock)
     except Exception as exc:
-        return ReplayResult(BROKE, 0, total, 0.0, f"WorkQueue(...) raised {_line(exc)}")
+        return ReplayResult(BROKE, 0, total, 0.0, f"WorkQueue(...) raised {describe(exc)}")
     ids: dict[int, object] = {}  # the model's message number -> the queue's id
     sent = 0
     model_visible: list[int] = []  # the model's view, to tell an allowed order choice from a bug
@@ -140,7 +141,7 @@ def _replay_one(queue_class: type, run: RedeliveryRun, send_interval: float) -> 
                     model_visible.append(event.message)
             problem = _check_state(queue, ids, sent, acked, dead)
         except Exception as exc:
-            return ReplayResult(BROKE, checked, total, time, f"your queue raised {_line(exc)}", ())
+            return ReplayResult(BROKE, checked, total, time, f"your queue raised {describe(exc)}", ())
         if problem is not None:
             return ReplayResult(DIFFERENT, checked, total, time, problem, _dead(queue, ids))
     return ReplayResult(SAME, total, total, None, "every instant agreed with the model", _dead(queue, ids))
@@ -193,11 +194,6 @@ def _dead(queue, ids) -> tuple[int, ...]:
 
 def _number(ids: dict[int, object], queue_id: object) -> int | None:
     return next((number for number, known in ids.items() if known == queue_id), None)
-
-
-def _line(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 Replayer = Callable[[type, RedeliveryRun], ReplayResult]

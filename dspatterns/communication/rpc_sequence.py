@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from dspatterns.communication.rpc_server import PENDING, Request, RpcServer
+from dspatterns.student_code import describe
 
 RESULT = "result"
 ERROR = "error"
@@ -231,7 +232,7 @@ def client_class_run(client_class: type, server: RpcServer, calls: Sequence[Scri
             return ClientRecord(call.label, None, sent, sent + timeout, TIMEOUT)
         except Exception as exc:  # RpcError by name: the student's module defines it, not ours
             kind = ERROR if type(exc).__name__ == "RpcError" else BROKEN
-            return ClientRecord(call.label, None, sent, now(), kind, str(exc) if kind == ERROR else _one_line(exc))
+            return ClientRecord(call.label, None, sent, now(), kind, str(exc) if kind == ERROR else describe(exc))
         return ClientRecord(call.label, None, sent, now(), RESULT, value)
 
     async def main() -> None:
@@ -249,7 +250,7 @@ def client_class_run(client_class: type, server: RpcServer, calls: Sequence[Scri
         try:
             asyncio.run(main())
         except BaseException as exc:  # shown to the student, never raised into the notebook
-            outcome["problem"] = _one_line(exc)
+            outcome["problem"] = describe(exc)
 
     thread = threading.Thread(target=worker, name="student-rpc-client", daemon=True)
     thread.start()
@@ -261,11 +262,6 @@ def client_class_run(client_class: type, server: RpcServer, calls: Sequence[Scri
 
 def _labels_still_answering(server: RpcServer) -> bool:
     return any(row.outcome == PENDING for row in server.log)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 # --- the scripted run: a private server, a client, and the two views joined ----------------------------

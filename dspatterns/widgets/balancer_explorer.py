@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
-from dspatterns.caching.stampede import describe
+from dspatterns.student_code import describe
 from dspatterns.discovery.load_balancing import (
     LEAST_CONNECTIONS,
     POLICIES,

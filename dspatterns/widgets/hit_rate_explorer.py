@@ -30,7 +30,7 @@ from dspatterns.caching.hit_rate import (
     replay,
     zipf_trace,
 )
-from dspatterns.caching.stampede import describe
+from dspatterns.student_code import describe
 from dspatterns.testing import FakeClock
 
 KEYS, REQUESTS, WARMUP, RATE = 1_000, 8_000, 1_000, 128.0  # 128 a second: exact times (see hit_rate)

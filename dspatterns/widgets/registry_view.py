@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
-from dspatterns.caching.stampede import describe
+from dspatterns.student_code import describe
 from dspatterns.discovery.registry_timeline import RegistryTimeline, registry_timeline
 from dspatterns.testing import FakeClock
 

@@ -36,6 +36,7 @@ from dspatterns.scaling.ring_model import (
     sample_keys,
     sweep_owners,
 )
+from dspatterns.student_code import describe
 
 NODE_NAMES = tuple("ABCDEFGHIJ")  # the explorer's nodes, in the order they join
 NODE_COLOURS = dict(zip(NODE_NAMES, (
@@ -120,7 +121,7 @@ class TheirRing:
         try:
             self.ring = self.ring_class(list(nodes), vnodes=vnodes, hash_fn=self.hash_fn)
         except Exception as error:  # noqa: BLE001 - any failure of student code becomes a sentence
-            self.ring, self.error = None, f"your {call} raised {_describe(error)}"
+            self.ring, self.error = None, f"your {call} raised {describe(error)}"
 
     def add(self, node: str) -> None:
         self._call("add_node", node)
@@ -147,7 +148,7 @@ class TheirRing:
         try:
             return function(argument)
         except Exception as error:  # noqa: BLE001 - any failure of student code becomes a sentence
-            self.error = f"your {self.name}.{method}({argument!r}) raised {_describe(error)}"
+            self.error = f"your {self.name}.{method}({argument!r}) raised {describe(error)}"
             return None
 
 
@@ -519,8 +520,3 @@ def _title(nodes: Sequence[str], vnodes: int) -> str:
 
 def _count(number: int, noun: str) -> str:
     return f"{number:,} {noun}{'' if number == 1 else 's'}"
-
-
-def _describe(error: BaseException) -> str:
-    message = str(error)
-    return f"{type(error).__name__}: {message}" if message else type(error).__name__
