@@ -173,20 +173,19 @@ def simulate_breaker(
     """
     _check_settings(duration, rate, failure_threshold, recovery_timeout, half_open_max_calls, service_time)
     profile = failure_profile if failure_profile is not None else DEFAULT_PROFILE
-    traffic = _traffic(random.Random(seed), rate, duration, arrivals)
+    script = scripted_calls(seed=seed, duration=duration, rate=rate, failure_profile=profile, arrivals=arrivals)
 
     breaker = _BreakerModel(failure_threshold, recovery_timeout, half_open_max_calls)
     in_service: list[tuple[float, int, int, bool]] = []  # (finished_at, index, episode, failed)
     calls: list[Call] = []
-    for index, (time, draw) in enumerate(traffic):
+    for index, (time, failed) in enumerate(script):
         while in_service and in_service[0][0] <= time:
-            finished_at, _, episode, failed = heapq.heappop(in_service)
-            breaker.settle(finished_at, episode, failed)
+            finished_at, _, episode, failed_then = heapq.heappop(in_service)
+            breaker.settle(finished_at, episode, failed_then)
         state = breaker.state_at(time)
         if not breaker.admit(time):
             calls.append(Call(time, REJECTED, state, None))
             continue
-        failed = draw < profile.failure_rate_at(time)
         finished_at = time + service_time
         heapq.heappush(in_service, (finished_at, index, breaker.episode, failed))
         calls.append(Call(time, FAILURE if failed else SUCCESS, state, finished_at))
@@ -203,6 +202,20 @@ def simulate_breaker(
         recovery_timeout=float(recovery_timeout),
         half_open_max_calls=half_open_max_calls,
     )
+
+
+def scripted_calls(
+    *, seed: int = 7, duration: float = 60.0, rate: float = 20.0, failure_profile: FailureProfile | None = None,
+    arrivals: str = "poisson",
+) -> tuple[tuple[float, bool], ...]:
+    """The traffic of a run before any breaker sees it: each call's arrival time, and whether it would fail.
+
+    This is what ``simulate_breaker`` sends through its model, and what the breaker explorer replays
+    through a breaker class of yours, so that both meet exactly the same calls.
+    """
+    profile = failure_profile if failure_profile is not None else DEFAULT_PROFILE
+    traffic = _traffic(random.Random(seed), rate, duration, arrivals)
+    return tuple((time, draw < profile.failure_rate_at(time)) for time, draw in traffic)
 
 
 class _BreakerModel:

@@ -4,13 +4,20 @@ The question every view here answers is "what does the breaker do over time?": w
 (coloured bands), what happened to each call (a tick per call), and how sick the service was meanwhile.
 The static figure is the reusable core; the explorer only re-runs the simulation and pours the new data
 into the traces of one existing FigureWidget, so the plot updates instead of piling up new figures.
+
+Handed a breaker class of your own (``breaker_explorer(CircuitBreaker)``), the explorer replays the same
+calls through it (``dspatterns.resilience.breaker_replay``) and draws your timeline under the model's,
+with a red cross on both at the first moment they part and a sentence saying what each did there.
 """
 from __future__ import annotations
+
+import html
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dspatterns.resilience.breaker_replay import BreakerComparison, compare_breaker
 from dspatterns.resilience.breaker_simulation import (
     CLOSED,
     FAILURE,
@@ -31,48 +38,71 @@ OUTCOME_LABELS = {SUCCESS: "success", FAILURE: "failure", REJECTED: "rejected fa
 OUTCOME_COLOURS = {SUCCESS: "#2e7d32", FAILURE: "#c62828", REJECTED: "#757575"}
 OUTCOME_ROWS = {REJECTED: 0, FAILURE: 1, SUCCESS: 2}  # top to bottom: what worked, what hurt, what was spared
 PROFILE_TRACE = "service failure probability"
+YOURS = "yours: "  # the prefix of your timeline's traces, under the model's
+DIFFERENCE_TRACE = "first difference"
 BAND_BOTTOM, BAND_TOP = -0.5, 2.5
 
 
-def breaker_timeline_figure(run: BreakerRun, *, title: str | None = None) -> go.Figure:
-    """A plain ``go.Figure`` of one run: it renders without a live kernel and can be tested like data."""
+def breaker_timeline_figure(run: BreakerRun, *, title: str | None = None,
+                            comparison: BreakerComparison | None = None) -> go.Figure:
+    """A plain ``go.Figure`` of one run: it renders without a live kernel and can be tested like data.
+
+    With a ``comparison`` (whose model is ``run``) a third row draws your breaker on the same calls.
+    """
+    rows = 2 if comparison is None else 3
+    titles = ["How sick is the service?", "What does the breaker do?"]
+    if comparison is not None:
+        titles = [titles[0], "What does the course's model do?", f"What does your {comparison.name} do?"]
     figure = make_subplots(
-        rows=2, cols=1, shared_xaxes=True, row_heights=[0.22, 0.78], vertical_spacing=0.12,
-        subplot_titles=("How sick is the service?", "What does the breaker do?"),
+        rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.12 if rows == 2 else 0.08,
+        row_heights=[0.22, 0.78] if rows == 2 else [0.16, 0.42, 0.42], subplot_titles=titles,
     )
-    series = _timeline_series(run)
+    series = _timeline_series(run, comparison)
     figure.add_trace(go.Scatter(
         name=PROFILE_TRACE, line_shape="hv", mode="lines", line={"color": "#6a1b9a", "width": 2},
         hovertemplate="t=%{x:.1f}s: p(fail)=%{y:.2f}<extra></extra>", **series[PROFILE_TRACE],
     ), row=1, col=1)
-    for state, label in STATE_LABELS.items():
-        figure.add_trace(go.Scatter(
-            name=label, mode="lines", fill="toself", fillcolor=STATE_COLOURS[state],
-            line={"width": 0}, hoverinfo="skip", legendgroup="states", legendgrouptitle_text="breaker state",
-            **series[label],
-        ), row=2, col=1)
-    for outcome, label in OUTCOME_LABELS.items():
-        figure.add_trace(go.Scatter(
-            name=label, mode="markers", legendgroup="calls", legendgrouptitle_text="calls",
-            marker={"symbol": "line-ns-open", "size": 14, "color": OUTCOME_COLOURS[outcome], "line": {"width": 1}},
-            hovertemplate="t=%{x:.2f}s<extra>" + label + "</extra>", **series[label],
-        ), row=2, col=1)
+    for row, prefix in ((2, ""), (3, YOURS))[:rows - 1]:
+        first = not prefix
+        for state, label in STATE_LABELS.items():
+            figure.add_trace(go.Scatter(
+                name=prefix + label, mode="lines", fill="toself", fillcolor=STATE_COLOURS[state],
+                line={"width": 0}, hoverinfo="skip", legendgroup="states", legendgrouptitle_text="breaker state",
+                showlegend=first, **series[prefix + label],
+            ), row=row, col=1)
+        for outcome, label in OUTCOME_LABELS.items():
+            figure.add_trace(go.Scatter(
+                name=prefix + label, mode="markers", legendgroup="calls", legendgrouptitle_text="calls",
+                showlegend=first, marker={"symbol": "line-ns-open", "size": 14, "color": OUTCOME_COLOURS[outcome],
+                        "line": {"width": 1}},
+                hovertemplate="t=%{x:.2f}s<extra>" + label + "</extra>", **series[prefix + label],
+            ), row=row, col=1)
+        if comparison is not None:
+            figure.add_trace(go.Scatter(
+                name=prefix + DIFFERENCE_TRACE, mode="markers", showlegend=first,
+                marker={"symbol": "x", "size": 16, "color": "#c62828", "line": {"width": 1, "color": "white"}},
+                hovertemplate="%{text}<extra>first difference</extra>", **series[prefix + DIFFERENCE_TRACE],
+            ), row=row, col=1)
+        figure.update_yaxes(
+            range=[BAND_BOTTOM, BAND_TOP], tickvals=[OUTCOME_ROWS[o] for o in OUTCOME_LABELS],
+            ticktext=list(OUTCOME_LABELS.values()), fixedrange=True, row=row, col=1,
+        )
     figure.update_yaxes(range=[-0.03, 1.05], title_text="p(fail)", row=1, col=1)
-    figure.update_yaxes(
-        range=[BAND_BOTTOM, BAND_TOP], tickvals=[OUTCOME_ROWS[o] for o in OUTCOME_LABELS],
-        ticktext=list(OUTCOME_LABELS.values()), fixedrange=True, row=2, col=1,
-    )
-    figure.update_xaxes(range=[0, run.duration], row=1, col=1)
-    figure.update_xaxes(range=[0, run.duration], title_text="simulated time (s)", row=2, col=1)
+    for row in range(1, rows + 1):
+        figure.update_xaxes(range=[0, run.duration], row=row, col=1)
+    figure.update_xaxes(title_text="simulated time (s)", row=rows, col=1)
     figure.update_layout(
-        title=title or _default_title(run), height=460, margin={"l": 60, "r": 20, "t": 80, "b": 50},
-        template="plotly_white", legend={"groupclick": "toggleitem"},
+        title=title or _default_title(run), height=460 if rows == 2 else 640,
+        margin={"l": 60, "r": 20, "t": 80, "b": 50}, template="plotly_white", legend={"groupclick": "toggleitem"},
     )
     return figure
 
 
-def breaker_summary(run: BreakerRun) -> str:
-    """A few HTML lines with the counts that matter: how many calls hit the service, how many were spared."""
+def breaker_summary(run: BreakerRun, comparison: BreakerComparison | None = None) -> str:
+    """A few HTML lines with the counts that matter: how many calls hit the service, how many were spared.
+
+    With a ``comparison``, a last line says whether your breaker did the same, or where it first did not.
+    """
     summary = (
         f"<b>{len(run.calls):,}</b> calls in {run.duration:g} s: "
         f"<b>{run.reached_service:,}</b> reached the service (<b>{run.failures:,}</b> failed), "
@@ -88,10 +118,13 @@ def breaker_summary(run: BreakerRun) -> str:
                 f"<b>{reached:,}</b> calls reached the service, "
                 f"<b>{len(during) - reached:,}</b> were rejected fast."
             )
+    if comparison is not None:
+        summary += f"<br><b>Your {html.escape(comparison.name)}:</b> {html.escape(comparison.text, quote=False)}"
     return summary
 
 
 def breaker_explorer(
+    breaker_class: type | None = None,
     seed: int = 7,
     *,
     duration: float = 60.0,
@@ -107,6 +140,8 @@ def breaker_explorer(
 
     The traffic is fixed by ``seed`` (the "new traffic" button draws another), so moving a slider
     changes only the setting you moved: what you see is that setting's effect, not a new dice roll.
+    ``breaker_class`` is any class honouring the exercise's contract: every redraw builds a fresh one
+    with the sliders' settings and replays the same calls through it, drawn under the model.
     """
     slider_style = {"description_width": "initial"}
     outage_rate = widgets.FloatSlider(
@@ -128,25 +163,29 @@ def breaker_explorer(
     seed_box = widgets.IntText(value=seed, description="seed", layout={"width": "150px"})
     new_traffic = widgets.Button(description="new traffic", icon="refresh", layout={"width": "120px"})
 
-    def run_now() -> BreakerRun:
+    def run_now() -> tuple[BreakerRun, BreakerComparison | None]:
         profile = FailureProfile.outage(*outage, failure_rate=outage_rate.value, baseline=baseline_failure_rate)
-        return simulate_breaker(
+        settings = dict(
             seed=seed_box.value, duration=duration, rate=rate, failure_profile=profile,
             failure_threshold=threshold.value, recovery_timeout=timeout.value, half_open_max_calls=trials.value,
         )
+        if breaker_class is None:
+            return simulate_breaker(**settings), None
+        comparison = compare_breaker(breaker_class, **settings)
+        return comparison.model, comparison
 
-    first = run_now()
-    figure = go.FigureWidget(breaker_timeline_figure(first))
-    summary = widgets.HTML(breaker_summary(first))
+    first, comparison = run_now()
+    figure = go.FigureWidget(breaker_timeline_figure(first, comparison=comparison))
+    summary = widgets.HTML(breaker_summary(first, comparison))
 
     def redraw(_change=None) -> None:
-        run = run_now()
-        series = _timeline_series(run)
+        run, comparison = run_now()
+        series = _timeline_series(run, comparison)
         with figure.batch_update():
             for trace in figure.data:
                 trace.update(series[trace.name])
             figure.layout.title.text = _default_title(run)
-        summary.value = breaker_summary(run)
+        summary.value = breaker_summary(run, comparison)
 
     for control in (outage_rate, threshold, timeout, trials, seed_box):
         control.observe(redraw, names="value")
@@ -159,20 +198,39 @@ def breaker_explorer(
     return widgets.VBox([controls, widgets.HBox([seed_box, new_traffic]), summary, figure])
 
 
-def _timeline_series(run: BreakerRun) -> dict[str, dict[str, list]]:
+def _timeline_series(run: BreakerRun, comparison: BreakerComparison | None = None) -> dict[str, dict[str, list]]:
     """The x/y data of every trace, by trace name: shared by the static figure and the in-place redraw."""
     steps = run.failure_profile.change_points(run.duration)
     series = {PROFILE_TRACE: {"x": steps, "y": [run.failure_profile.failure_rate_at(t) for t in steps]}}
+    series.update(_breaker_series(run))
+    if comparison is None:
+        return series
+    empty = BreakerRun((), (), run.duration, run.failure_profile, run.failure_threshold, run.recovery_timeout,
+                       run.half_open_max_calls)
+    series.update(_breaker_series(comparison.yours or empty, YOURS))
+    for prefix, their_run in (("", run), (YOURS, comparison.yours)):
+        series[prefix + DIFFERENCE_TRACE] = {"x": [], "y": [], "text": []}
+        moment = comparison.first_difference
+        if moment is not None:  # on the row of what each did with that call
+            call = their_run.calls[moment.number - 1]
+            series[prefix + DIFFERENCE_TRACE] = {"x": [moment.time], "y": [OUTCOME_ROWS[call.outcome]],
+                                                 "text": [moment.text]}
+    return series
+
+
+def _breaker_series(run: BreakerRun, prefix: str = "") -> dict[str, dict[str, list]]:
+    """The state bands and call ticks of one breaker's run."""
+    series = {}
     for state, label in STATE_LABELS.items():
         x, y = [], []
         for interval in run.intervals:
             if interval.state == state:  # one closed rectangle per interval, separated by gaps (None)
                 x += [interval.start, interval.end, interval.end, interval.start, interval.start, None]
                 y += [BAND_BOTTOM, BAND_BOTTOM, BAND_TOP, BAND_TOP, BAND_BOTTOM, None]
-        series[label] = {"x": x, "y": y}
+        series[prefix + label] = {"x": x, "y": y}
     for outcome, label in OUTCOME_LABELS.items():
         arrivals = [call.time for call in run.calls if call.outcome == outcome]
-        series[label] = {"x": arrivals, "y": [OUTCOME_ROWS[outcome]] * len(arrivals)}
+        series[prefix + label] = {"x": arrivals, "y": [OUTCOME_ROWS[outcome]] * len(arrivals)}
     return series
 
 
