@@ -44,6 +44,8 @@ from dataclasses import dataclass
 
 import simpy
 
+from dspatterns.resilience.your_backoff import YourCodeFailed, YourFunctions, first_differing
+
 NO_BACKOFF = "no backoff"
 EXPONENTIAL = "exponential"
 FULL_JITTER = "full jitter"
@@ -107,12 +109,18 @@ def simulate_retry_storm(
     cap: float = CAP,
     network_delay: float = NETWORK_DELAY,
     network_spread: float = NETWORK_SPREAD,
+    functions: YourFunctions | None = None,
 ) -> StormRun:
     """Run one storm: ``clients`` clients start together and each retries until its write lands.
 
     All randomness (network hops and jitter) comes from one ``random.Random(seed)``, so a seed pins
     the whole run. Every client starts at time 0, which is the worst case the post studies: a crowd
     that failed together (after a deploy, a failover, a cache flush) and now retries together.
+
+    ``functions`` (your ``backoff_delay`` and jitters, see ``your_backoff``) compute the sleeps in
+    place of the model's: the ceiling before retry ``n`` is ``backoff_delay(n + 1, base,
+    "exponential", cap)`` (the AWS exponent starts at 1), jittered by your function on the same rng.
+    A failure of yours is raised as ``YourCodeFailed``.
     """
     _check(clients=clients, strategy=strategy, base=base, cap=cap,
            network_delay=network_delay, network_spread=network_spread)
@@ -126,7 +134,8 @@ def simulate_retry_storm(
         return abs(rng.gauss(network_delay, network_spread))
 
     def client():
-        sleeps = _sleeps(strategy, rng, base, cap)
+        sleeps = _sleeps(strategy, rng, base, cap) if functions is None else _your_sleeps(
+            strategy, rng, base, cap, functions)
         until_read = hop()
         while True:
             read_to_write = hop() + hop()  # the read's reply travels back, the write travels out
@@ -230,6 +239,72 @@ def _sleeps(strategy: str, rng: random.Random, base: float, cap: float) -> Itera
         else:
             previous = min(cap, rng.uniform(base, 3 * previous))
             yield previous
+
+
+def _your_sleeps(strategy: str, rng: random.Random, base: float, cap: float, functions: YourFunctions
+                 ) -> Iterator[float]:
+    """``_sleeps`` with your functions: the same arguments, in the same order, on the same rng."""
+    previous = base
+    retry = 0
+    while True:
+        retry += 1
+        if strategy == NO_BACKOFF:
+            yield 0.0
+            continue
+        if strategy == DECORRELATED_JITTER:
+            previous = functions.decorrelated(previous, base, cap, rng)
+            yield previous
+            continue
+        ceiling = functions.delay(retry + 1, base, "exponential", cap)
+        if strategy == EXPONENTIAL:
+            yield ceiling
+        elif strategy == FULL_JITTER:
+            yield functions.full(ceiling, rng)
+        else:
+            yield functions.equal(ceiling, rng)
+
+
+@dataclass(frozen=True)
+class StormComparison:
+    """The model's storm and yours on the same seed, and the first write whose time differs."""
+
+    model: StormRun
+    yours: StormRun | None
+    first_difference: int | None = None  # index into the attempt times
+    problem: str | None = None
+    given: str = ""
+
+    @property
+    def text(self) -> str:
+        if self.problem is not None:
+            return self.problem + "."
+        if self.first_difference is None:
+            return (f"all {self.model.calls:,} writes reach the resource at the model's times, to float "
+                    "rounding.")
+        k, model, yours = self.first_difference, self.model.attempt_times, self.yours.attempt_times
+        theirs = f"{model[k]:.4f} s" if k < len(model) else "never (the model's storm is over)"
+        mine = f"{yours[k]:.4f} s" if k < len(yours) else "never (your storm is over)"
+        return (f"write {k + 1} is the first to differ: the model's reaches the resource at {theirs}, yours at "
+                f"{mine}; yours makes {self.yours.calls:,} calls in all and is done at "
+                f"{self.yours.completion_time:.2f} s, the model {self.model.calls:,} and {self.model.completion_time:.2f} s.")
+
+
+def compare_retry_storm(functions: YourFunctions, clients: int = 100, strategy: str = FULL_JITTER, *,
+                        seed: int = 0, base: float = BASE, cap: float = CAP) -> StormComparison:
+    """One storm with the model's sleeps and one with yours, on the same seed: where do they part?
+
+    Both storms draw network hops and jitter from one ``random.Random(seed)``, so until your functions
+    return a different sleep, or draw from the rng a different number of times, every write lands at
+    the same instant. "Differ" is the first write (in the order they reach the resource) whose time is
+    not the model's to float rounding.
+    """
+    model = simulate_retry_storm(clients, strategy, seed=seed, base=base, cap=cap)
+    try:
+        yours = simulate_retry_storm(clients, strategy, seed=seed, base=base, cap=cap, functions=functions)
+    except YourCodeFailed as failed:
+        return StormComparison(model, None, problem=str(failed), given=functions.describe_given())
+    return StormComparison(model, yours, first_differing(yours.attempt_times, model.attempt_times),
+                           given=functions.describe_given())
 
 
 def _storm_seed(seed: int, clients: int, repeat: int) -> int:

@@ -5,15 +5,22 @@ clients that failed at the same moment. So every view here draws a crowd (200 cl
 the top panel answers "how long does a client sleep after failed attempt k?" (every client's sleep,
 the middle 80% as a band, the unjittered policy as a line) and the bottom one "when does the crowd try
 again?". Without jitter the whole crowd lands on one instant per retry; with jitter it spreads out.
+
+Handed your own functions (``backoff_explorer(delay=backoff_delay, jitters={"full": full_jitter,
+"equal": equal_jitter, "decorrelated": decorrelated_jitter})``), it draws the same crowd with them
+(same seed, same draws, see ``dspatterns.resilience.your_backoff``) in purple, to the right of the
+model's at each attempt, and crosses the first sleep on which the two part.
 """
 from __future__ import annotations
 
+import html
 import math
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dspatterns.resilience.your_backoff import BackoffComparison, YourFunctions, compare_backoff
 from dspatterns.resilience.backoff_curves import (
     JITTERS,
     STRATEGIES,
@@ -33,6 +40,12 @@ PLAIN_RETRIES_TRACE = "retry without jitter"
 TRACE_NAMES = (
     SAMPLES_TRACE, BAND_TRACE, MEDIAN_TRACE, PLAIN_TRACE, CAP_TRACE, RETRIES_TRACE, PLAIN_RETRIES_TRACE,
 )
+YOUR_SAMPLES_TRACE = "your sleeps"
+YOUR_PLAIN_TRACE = "yours without jitter"
+YOUR_RETRIES_TRACE = "your retries"
+DIFFERENCE_TRACE = "first difference"
+YOUR_TRACE_NAMES = (YOUR_SAMPLES_TRACE, YOUR_PLAIN_TRACE, YOUR_RETRIES_TRACE, DIFFERENCE_TRACE)
+YOUR_COLOUR = "#6a1b9a"
 CROWD_COLOUR = "#1f77b4"
 PLAIN_COLOUR = "#d62728"
 SPREAD = 0.28  # markers are spread sideways by up to this much, so that a crowd does not hide in one dot
@@ -47,9 +60,22 @@ def backoff_figure(
     attempts: int = 7,
     samples: int = 200,
     seed: int = 0,
+    delay=None,
+    jitters=None,
 ) -> go.Figure:
-    """A plain ``go.Figure`` of one policy and crowd: renders without a kernel, testable as data."""
-    series = _series(strategy, jitter, base, cap, attempts, samples, seed)
+    """A plain ``go.Figure`` of one policy and crowd: renders without a kernel, testable as data.
+
+    ``delay`` and ``jitters`` are your functions (see ``backoff_explorer``), drawn beside the model's.
+    """
+    functions = YourFunctions(delay, jitters)
+    comparison = compare_backoff(functions, strategy, jitter, base=base, cap=cap, attempts=attempts,
+                                 samples=samples, seed=seed) if functions else None
+    return _figure(strategy, jitter, base, cap, attempts, samples, seed, comparison)
+
+
+def _figure(strategy, jitter, base, cap, attempts, samples, seed, comparison: BackoffComparison | None
+            ) -> go.Figure:
+    series = _series(strategy, jitter, base, cap, attempts, samples, seed, comparison)
     figure = make_subplots(
         rows=2, cols=1, vertical_spacing=0.16, row_heights=[0.6, 0.4],
         subplot_titles=(
@@ -87,6 +113,23 @@ def backoff_figure(
         marker={"color": PLAIN_COLOUR, "size": 11, "symbol": "diamond-open", "line": {"width": 2}},
         hovertemplate="every client without jitter: t=%{x:.2f} s<extra></extra>", **series[PLAIN_RETRIES_TRACE],
     ), row=2, col=1)
+    if comparison is not None:
+        yours = {"color": YOUR_COLOUR, "size": 4, "opacity": 0.45}
+        figure.add_trace(go.Scatter(name=YOUR_SAMPLES_TRACE, mode="markers", marker=yours,
+                                    hovertemplate="your sleep %{y:.2f} s<extra></extra>",
+                                    **series[YOUR_SAMPLES_TRACE]), row=1, col=1)
+        figure.add_trace(go.Scatter(name=YOUR_PLAIN_TRACE, mode="lines+markers",
+                                    line={"color": YOUR_COLOUR, "width": 2, "dash": "dot"},
+                                    hovertemplate="yours, no jitter: %{y:.2f} s<extra></extra>",
+                                    **series[YOUR_PLAIN_TRACE]), row=1, col=1)
+        figure.add_trace(go.Scatter(name=YOUR_RETRIES_TRACE, mode="markers", marker=yours, showlegend=False,
+                                    hovertemplate="your retry t=%{x:.2f} s<extra></extra>",
+                                    **series[YOUR_RETRIES_TRACE]), row=2, col=1)
+        figure.add_trace(go.Scatter(name=DIFFERENCE_TRACE, mode="markers",
+                                    marker={"symbol": "x", "size": 15, "color": "#c62828",
+                                            "line": {"width": 1, "color": "white"}},
+                                    hovertemplate="%{text}<extra>first difference</extra>",
+                                    **series[DIFFERENCE_TRACE]), row=1, col=1)
     figure.update_xaxes(title_text="after failed attempt k", dtick=1, row=1, col=1)
     figure.update_yaxes(title_text="sleep (s)", rangemode="tozero", row=1, col=1)
     figure.update_xaxes(title_text="time since the crowd first failed (s)", rangemode="tozero", row=2, col=1)
@@ -107,8 +150,19 @@ def backoff_summary(
     attempts: int = 7,
     samples: int = 200,
     seed: int = 0,
+    comparison: BackoffComparison | None = None,
 ) -> str:
-    """One HTML sentence on the total wait: how long a caller may hang before the last attempt."""
+    """One HTML sentence on the total wait: how long a caller may hang before the last attempt.
+
+    With a ``comparison`` of your functions, a second line says whether they drew the same sleeps.
+    """
+    text = _wait_sentence(strategy, jitter, base=base, cap=cap, attempts=attempts, samples=samples, seed=seed)
+    if comparison is not None:
+        text += f"<br><b>Yours ({html.escape(comparison.given)}):</b> {html.escape(comparison.text, quote=False)}"
+    return text
+
+
+def _wait_sentence(strategy, jitter, *, base, cap, attempts, samples, seed) -> str:
     plain = delay_schedule(strategy, base=base, cap=cap, attempts=attempts)
     totals = sorted(sum(row) for row in jittered_schedules(
         strategy, jitter, base=base, cap=cap, attempts=attempts, samples=samples, seed=seed))
@@ -133,12 +187,19 @@ def backoff_explorer(
     attempts: int = 7,
     samples: int = 200,
     seed: int = 0,
+    delay=None,
+    jitters=None,
 ) -> widgets.VBox:
     """Controls over the policy and one FigureWidget redrawn in place.
 
     The crowd is fixed by ``seed`` ("new crowd" draws another), so moving a slider shows that
     setting's effect on the same clients rather than a fresh roll of the dice.
+
+    ``delay`` is your ``backoff_delay``; ``jitters`` maps ``"full"``, ``"equal"`` and ``"decorrelated"``
+    to your jitter functions. Whatever you leave out is the course's own, so the line under the
+    sliders says whose functions were run.
     """
+    functions = YourFunctions(delay, jitters)
     style = {"description_width": "initial"}
     strategy_box = widgets.Dropdown(options=STRATEGIES, value=strategy, description="strategy", style=style)
     jitter_box = widgets.ToggleButtons(options=JITTERS, value=jitter, description="jitter", style=style)
@@ -160,19 +221,24 @@ def backoff_explorer(
             attempts=attempts_slider.value, samples=samples, seed=seed_box.value,
         )
 
-    figure = go.FigureWidget(backoff_figure(**settings()))
-    summary = widgets.HTML(backoff_summary(**settings()))
+    def compared(now: dict) -> BackoffComparison | None:
+        return compare_backoff(functions, **now) if functions else None
+
+    comparison = compared(settings())
+    figure = go.FigureWidget(_figure(*settings().values(), comparison))
+    summary = widgets.HTML(backoff_summary(**settings(), comparison=comparison))
 
     def redraw(_change=None) -> None:
         now = settings()
+        comparison = compared(now)
         series = _series(now["strategy"], now["jitter"], now["base"], now["cap"], now["attempts"],
-                         samples, now["seed"])
+                         samples, now["seed"], comparison)
         with figure.batch_update():
             for trace in figure.data:
                 trace.update(series[trace.name])
             figure.layout.title.text = _title(now["strategy"], now["jitter"], now["base"], now["cap"],
                                               now["attempts"])
-        summary.value = backoff_summary(**now)
+        summary.value = backoff_summary(**now, comparison=comparison)
 
     for control in (strategy_box, jitter_box, base_slider, cap_slider, attempts_slider, seed_box):
         control.observe(redraw, names="value")
@@ -187,6 +253,7 @@ def backoff_explorer(
 
 def _series(
     strategy: str, jitter: str, base: float, cap: float, attempts: int, samples: int, seed: int,
+    comparison: BackoffComparison | None = None,
 ) -> dict[str, dict[str, list]]:
     """The x/y data of every trace, by name: shared by the static figure and the in-place redraw."""
     plain = delay_schedule(strategy, base=base, cap=cap, attempts=attempts)
@@ -194,7 +261,7 @@ def _series(
                                seed=seed)
     band = percentile_band(crowd)
     failed = list(range(1, attempts))
-    offsets = _offsets(samples)
+    offsets = _offsets(samples) if comparison is None else [o / 2 - SPREAD / 2 for o in _offsets(samples)]
 
     sample_x, sample_y, retry_x, retry_y = [], [], [], []
     for offset, row, times in zip(offsets, crowd, retry_times(crowd)):
@@ -205,7 +272,7 @@ def _series(
     plain_times = retry_times([plain])[0]
     top = max([*plain, *(max(row) for row in crowd)], default=0.0)
     show_cap = math.isfinite(cap) and cap <= 1.15 * top
-    return {
+    series = {
         SAMPLES_TRACE: {"x": sample_x, "y": sample_y},
         BAND_TRACE: {"x": failed + failed[::-1], "y": list(band.high) + list(band.low)[::-1]},
         MEDIAN_TRACE: {"x": failed, "y": list(band.median)},
@@ -214,6 +281,29 @@ def _series(
         RETRIES_TRACE: {"x": retry_x, "y": retry_y},
         PLAIN_RETRIES_TRACE: {"x": plain_times, "y": [k + 1 for k in failed]},
     }
+    if comparison is not None:
+        series.update(_your_series(comparison, failed, samples))
+    return series
+
+
+def _your_series(comparison: BackoffComparison, failed: list[int], samples: int) -> dict[str, dict[str, list]]:
+    """Your crowd to the right of the model's at each attempt (the model's moves left), and the first cross."""
+    series = {name: {"x": [], "y": []} for name in YOUR_TRACE_NAMES}
+    series[DIFFERENCE_TRACE]["text"] = []
+    if comparison.crowd is None:
+        return series
+    offsets = [o / 2 + SPREAD / 2 for o in _offsets(samples)]
+    for offset, row, times in zip(offsets, comparison.crowd, retry_times(comparison.crowd)):
+        series[YOUR_SAMPLES_TRACE]["x"] += [k + offset for k in failed]
+        series[YOUR_SAMPLES_TRACE]["y"] += list(row)
+        series[YOUR_RETRIES_TRACE]["x"] += times
+        series[YOUR_RETRIES_TRACE]["y"] += [k + 1 + offset for k in failed]
+    series[YOUR_PLAIN_TRACE] = {"x": failed, "y": list(comparison.plain)}
+    first = comparison.first_difference
+    if first is not None:
+        x = first.attempt + (0.0 if first.client == 0 else offsets[first.client - 1])
+        series[DIFFERENCE_TRACE] = {"x": [x], "y": [first.yours], "text": [first.text]}
+    return series
 
 
 def _offsets(samples: int) -> list[float]:
