@@ -5,12 +5,17 @@ contended resource must judge) and the time until every client is done, against 
 clients. ``retry_waves_figure`` looks inside single storms to answer the obvious follow-up: why does
 plain exponential backoff cost so much work? Because its clients back off in lockstep, and every
 wave of retries collides again.
+
+``retry_storm_explorer`` runs one storm twice on one seed, with the model's sleeps and with your
+``backoff_delay`` and jitter functions, and marks the first write whose time differs.
 """
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Sequence
 
+import ipywidgets as widgets
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -20,9 +25,13 @@ from dspatterns.resilience.retry_storm import (
     EXPONENTIAL,
     FULL_JITTER,
     NO_BACKOFF,
+    STRATEGIES,
+    StormComparison,
     StormResult,
     StormRun,
+    compare_retry_storm,
 )
+from dspatterns.resilience.your_backoff import YourFunctions
 
 STRATEGY_COLOURS = {
     NO_BACKOFF: "#7f7f7f",
@@ -110,3 +119,91 @@ def attempt_histogram(run: StormRun, *, until: float, bin_width: float) -> tuple
         if 0 <= index < bins:
             counts[index] += 1
     return [i * bin_width for i in range(bins)], counts
+
+
+# --- bring your own: the same storm with your functions ---------------------------------------------
+
+YOUR_COLOUR = "#6a1b9a"
+
+
+def retry_storm_comparison_figure(comparison: StormComparison, *, until: float = 3.0, bin_width: float = 0.02
+                                  ) -> go.Figure:
+    """Calls per bin of the model's storm above yours, the first write that differs marked on both."""
+    runs = [("the course's model", comparison.model, STRATEGY_COLOURS.get(comparison.model.strategy)),
+            (f"yours ({comparison.given})", comparison.yours, YOUR_COLOUR)]
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12,
+                           subplot_titles=[_storm_title(label, run) for label, run, _ in runs])
+    for row, (label, run, colour) in enumerate(runs, start=1):
+        starts, counts = attempt_histogram(run, until=until, bin_width=bin_width) if run else ([], [])
+        figure.add_trace(go.Bar(name=label, x=starts, y=counts, width=bin_width, offset=0, showlegend=False,
+                                marker={"color": colour, "line": {"width": 0}},
+                                hovertemplate="%{y} calls from t=%{x:.2f} s<extra>" + label + "</extra>"),
+                         row=row, col=1)
+        figure.add_trace(go.Scatter(name=f"first difference ({label})", mode="markers", showlegend=False,
+                                    marker={"symbol": "x", "size": 15, "color": "#c62828"},
+                                    hovertemplate="%{text}<extra>first difference</extra>",
+                                    **_difference_marker(comparison, run)), row=row, col=1)
+        figure.update_yaxes(title_text="calls", row=row, col=1)
+    figure.update_xaxes(title_text="simulated time (s)", range=[0, until], row=2, col=1)
+    figure.update_layout(title=f"{comparison.model.strategy}, {comparison.model.clients} clients: "
+                               f"calls per {bin_width * 1000:g} ms", bargap=0, height=520,
+                         template="plotly_white", margin={"l": 60, "r": 20, "t": 80, "b": 50})
+    return figure
+
+
+def _storm_title(label: str, run: StormRun | None) -> str:
+    if run is None:
+        return f"{label}: stopped"
+    return f"{label}: {run.calls:,} calls, done at {run.completion_time:.2f} s"
+
+
+def _difference_marker(comparison: StormComparison, run: StormRun | None) -> dict[str, list]:
+    """A cross at the first differing write's time, at the height of that moment's bar."""
+    k = comparison.first_difference
+    if k is None or run is None or k >= len(run.attempt_times):
+        return {"x": [], "y": [], "text": []}
+    return {"x": [run.attempt_times[k]], "y": [0], "text": [comparison.text]}
+
+
+def retry_storm_explorer(delay=None, jitters=None, *, strategy: str = FULL_JITTER, clients: int = 100,
+                         seed: int = 1, until: float = 3.0) -> widgets.VBox:
+    """One storm with the model's sleeps above the same storm with yours; controls redraw both.
+
+    ``delay`` is your ``backoff_delay`` and ``jitters`` maps ``"full"``, ``"equal"`` and
+    ``"decorrelated"`` to your jitter functions (whatever you leave out is the course's own). Both
+    storms draw from the same seeded rng, so the line under the figure names the first write (in the
+    order writes reach the resource) whose time differs beyond float rounding.
+    """
+    functions = YourFunctions(delay, jitters)
+    style = {"description_width": "initial"}
+    strategy_box = widgets.Dropdown(options=STRATEGIES, value=strategy, description="strategy", style=style)
+    clients_slider = widgets.IntSlider(value=clients, min=1, max=200, description="clients",
+                                       continuous_update=False, style=style)
+    seed_box = widgets.IntText(value=seed, description="seed", layout={"width": "150px"})
+
+    def compared() -> StormComparison:
+        return compare_retry_storm(functions, clients_slider.value, strategy_box.value, seed=seed_box.value)
+
+    comparison = compared()
+    figure = go.FigureWidget(retry_storm_comparison_figure(comparison, until=until))
+    summary = widgets.HTML(_storm_summary(comparison))
+
+    def redraw(_change=None) -> None:
+        comparison = compared()
+        fresh = retry_storm_comparison_figure(comparison, until=until)
+        with figure.batch_update():
+            for trace, new in zip(figure.data, fresh.data):
+                trace.update(x=new.x, y=new.y, **({"text": new.text} if new.type == "scatter" else {}))
+            figure.layout.title.text = fresh.layout.title.text
+            for annotation, new in zip(figure.layout.annotations, fresh.layout.annotations):
+                annotation.text = new.text
+        summary.value = _storm_summary(comparison)
+
+    for control in (strategy_box, clients_slider, seed_box):
+        control.observe(redraw, names="value")
+    return widgets.VBox([widgets.HBox([strategy_box, clients_slider, seed_box]), summary, figure])
+
+
+def _storm_summary(comparison: StormComparison) -> str:
+    who = f"<b>Yours ({html.escape(comparison.given)}):</b> " if comparison.given else "<b>Yours:</b> "
+    return who + html.escape(comparison.text, quote=False)
