@@ -41,10 +41,18 @@ def main(argv=None) -> int:
     grade_cmd.add_argument("--force", action="store_true", help="regrade submissions already graded")
     grade_cmd.add_argument("--course", default=None, help="the course folder (default: this one)")
     grade_cmd.add_argument("--unsafe-no-walls", action="store_true", help=UNSAFE_HELP)
+    cards_cmd = commands.add_parser("flashcards", help="build the Anki deck of the review's practice questions")
+    cards_cmd.add_argument("out", help="the .apkg file to write")
+    cards_cmd.add_argument("--lang", default="en,ru", help="languages, comma-separated (default: en,ru)")
+    cards_cmd.add_argument("--bank", action="append", help="a question bank file (repeatable; default: "
+                           "autograder/review/questions.toml)")
     args = parser.parse_args(argv)
 
     if args.command == "grade":
         return run_grade(args, parser)
+    if args.command == "flashcards":
+        from .flashcards import run as build_flashcards
+        return build_flashcards(args.out, args.lang, args.bank)
     try:
         get_exercise(args.exercise)
     except UnknownExercise as exc:

@@ -1,0 +1,225 @@
+"""The Anki deck of the review's practice questions: ``python -m autograder flashcards OUT.apkg``.
+
+One note per practice question and language, in two decks of one package. Graded questions never
+become cards: their answers are the review assignment's answer key.
+
+Anki recognises a note it has seen before by its GUID, never by its note id: importing a package
+whose note has a GUID already in the collection updates that note (when the package's copy is newer)
+and keeps its cards' review history; a note with an unknown GUID is added. So each note's GUID is
+derived from its slug, ``cs-dist-pat-<slug>-<lang>`` (the source card's own naming), and a question
+keeps its note across builds for as long as its slug lives, whatever its text becomes.
+"""
+from __future__ import annotations
+
+import html
+import re
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import genanki
+
+from .paths import ROOT
+
+BANK = ROOT / "autograder" / "review" / "questions.toml"
+LANGUAGES = ("en", "ru")
+SLUG_PREFIX = "cs-dist-pat"
+DECK_NAMES = {
+    "en": "Distributed Systems Patterns::English",
+    "ru": "Distributed Systems Patterns::Русский",
+}
+
+# These ids must never change. Anki keeps a deck's and a note type's id in every collection that
+# imported them: with the same ids a new build lands in the same decks and reuses the same note type
+# (so its notes can be updated in place); with new ids Anki makes a second note type, and an updated
+# note whose type changed is not updated at all. Derived once, and written here as numbers so that
+# renaming a deck or the note type keeps them:
+# (1 << 30) + int.from_bytes(sha256(name).digest()[:8], "big") % (1 << 30), for the names
+# "dspatterns flashcards deck en", "... deck ru" and "dspatterns flashcards model question".
+DECK_IDS = {"en": 1404320870, "ru": 2062426207}
+MODEL_ID = 1341913416
+
+# Field order is part of the note type: Anki updates an imported note only if its type has the same
+# fields, so append new fields at the end and never reorder these.
+FIELDS = ("Prompt", "Choices", "Answer", "Explanation", "Slug")
+
+MODEL = genanki.Model(
+    MODEL_ID,
+    "Distributed Systems Patterns question",
+    fields=[{"name": name} for name in FIELDS],
+    templates=[{
+        "name": "Question",
+        "qfmt": '<div class="prompt">{{Prompt}}</div>{{#Choices}}<div class="choices">{{Choices}}</div>{{/Choices}}',
+        "afmt": '{{FrontSide}}<hr id="answer"><div class="answer">{{Answer}}</div>'
+                '<div class="explanation">{{Explanation}}</div>',
+    }],
+    css=(".card { font-family: sans-serif; font-size: 18px; text-align: left; max-width: 40em; margin: auto; }\n"
+         ".choices ol { padding-left: 1.5em; }\n"
+         ".answer { font-weight: bold; margin-bottom: 0.6em; }\n"
+         ".explanation { color: #444; }\n"
+         "code { font-size: 90%; background: #f2f2f2; padding: 0 0.2em; }\n"),
+)
+
+
+@dataclass(frozen=True)
+class Text:
+    prompt: str
+    choices: tuple[str, ...]  # () for numeric
+    explanation: str
+
+
+@dataclass(frozen=True)
+class Question:
+    slug: int
+    id: str
+    family: str
+    use: str  # "graded" | "practice"
+    kind: str  # "choice" | "numeric"
+    answer: str | float
+    tolerance: float | None
+    topic: str
+    source: str | None
+    text: dict[str, Text]
+
+
+class BankError(ValueError):
+    """The bank file cannot be read as questions; the message names the question."""
+
+
+def load_bank(paths: Sequence[Path] = (BANK,)) -> list[Question]:
+    """The questions of one or more bank files, in file order.
+
+    A minimal stand-in for ``autograder.review.bank.load`` (written on the review branch), with the
+    same ``Question`` shape: it checks only what the deck needs. When that module is in, this
+    function becomes ``[q for path in paths for q in bank.load(path)]``.
+    """
+    questions = []
+    for path in paths:
+        try:
+            tables = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("question", [])
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise BankError(f"{path}: {error}") from None
+        for table in tables:
+            name = f"{path}: question {table.get('slug', '?')} ({table.get('id', '?')})"
+            try:
+                texts = {lang: Text(table[lang]["prompt"], tuple(table[lang].get("choices", ())),
+                                    table[lang]["explanation"]) for lang in LANGUAGES}
+                question = Question(int(table["slug"]), table["id"], table["family"], table["use"],
+                                    table["kind"], table["answer"], table.get("tolerance"), table["topic"],
+                                    table.get("source"), texts)
+            except KeyError as missing:
+                raise BankError(f"{name}: no {missing}") from None
+            if question.use not in ("graded", "practice") or question.kind not in ("choice", "numeric"):
+                raise BankError(f"{name}: use must be graded or practice, kind choice or numeric")
+            questions.append(question)
+    slugs = [q.slug for q in questions]
+    if len(set(slugs)) != len(slugs):
+        raise BankError(f"a slug is used twice: {sorted(s for s in set(slugs) if slugs.count(s) > 1)}")
+    return questions
+
+
+def note_slug(question: Question, lang: str) -> str:
+    """``cs-dist-pat-<slug>-<lang>``: the source card's name for this question's note."""
+    return f"{SLUG_PREFIX}-{question.slug}-{lang}"
+
+
+def note_guid(question: Question, lang: str) -> str:
+    """The note's GUID, from its slug alone, so that edits to the text keep the note."""
+    return genanki.guid_for(note_slug(question, lang))
+
+
+def inline_html(text: str) -> str:
+    """Bank text as HTML: escaped, with `code` in backticks shown as code."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text, quote=False))
+
+
+def number_text(value: float, lang: str) -> str:
+    """A numeric answer as a reader of ``lang`` writes it (a decimal comma in Russian)."""
+    text = f"{float(value):g}"
+    return text.replace(".", ",") if lang == "ru" else text
+
+
+def letter(index: int) -> str:
+    return "abcdefghij"[index]
+
+
+def note_fields(question: Question, lang: str) -> list[str]:
+    """The note's fields, in ``FIELDS`` order: prompt and lettered choices in front, answer and why behind."""
+    text = question.text[lang]
+    if question.kind == "choice":
+        choices = "<ol type=\"a\">" + "".join(f"<li>{inline_html(c)}</li>" for c in text.choices) + "</ol>"
+        right = ord(str(question.answer)) - ord("a")
+        answer = f"{letter(right)}) {inline_html(text.choices[right])}"
+    else:
+        choices = ""
+        answer = number_text(float(question.answer), lang)
+    return [inline_html(text.prompt), choices, answer, inline_html(text.explanation), note_slug(question, lang)]
+
+
+def note_tags(question: Question, lang: str) -> list[str]:
+    """Family, topic and language, as Anki tags (which cannot hold spaces)."""
+    return [f"family::{question.family}", f"topic::{question.topic.replace(' ', '_')}", f"lang::{lang}"]
+
+
+def practice_questions(questions: Iterable[Question]) -> list[Question]:
+    """The questions that may become cards, by slug. Graded ones never do: they are the review's key."""
+    return sorted((q for q in questions if q.use == "practice"), key=lambda q: q.slug)
+
+
+def build_package(questions: Iterable[Question], languages: Sequence[str] = LANGUAGES) -> genanki.Package:
+    """One deck per language, each with one note per practice question."""
+    practice = practice_questions(questions)
+    decks = []
+    for lang in languages:
+        deck = genanki.Deck(DECK_IDS[lang], DECK_NAMES[lang],
+                            description="Practice questions of the dspatterns course (distributed-systems "
+                                        "design patterns), with their answers and explanations.")
+        for question in practice:
+            deck.add_note(genanki.Note(model=MODEL, fields=note_fields(question, lang),
+                                       tags=note_tags(question, lang), guid=note_guid(question, lang)))
+        decks.append(deck)
+    return genanki.Package(decks)
+
+
+def write_deck(out: Path, questions: Iterable[Question], languages: Sequence[str] = LANGUAGES,
+               timestamp: float | None = None) -> dict[str, int]:
+    """Writes the package to ``out``; returns the number of notes per language.
+
+    ``timestamp`` (default: now) becomes every note's modification time and the base of its note id.
+    Anki updates an already imported note only when the package's copy is newer than its own, so a
+    fixed timestamp would make every later import a no-op: the notes' identity is their GUID instead.
+    """
+    questions = list(questions)
+    package = build_package(questions, languages)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    package.write_to_file(str(out), timestamp=time.time() if timestamp is None else timestamp)
+    return {deck_lang: len(deck.notes) for deck_lang, deck in zip(languages, package.decks)}
+
+
+def parse_languages(value: str) -> tuple[str, ...]:
+    """``"en,ru"`` → ``("en", "ru")``; unknown or repeated languages are an error."""
+    chosen = tuple(part.strip() for part in value.split(",") if part.strip())
+    unknown = [lang for lang in chosen if lang not in LANGUAGES]
+    if not chosen or unknown or len(set(chosen)) != len(chosen):
+        raise ValueError(f"--lang takes a comma-separated subset of {','.join(LANGUAGES)}, got {value!r}")
+    return chosen
+
+
+def run(out: str, languages: str = ",".join(LANGUAGES), banks: Sequence[str] | None = None) -> int:
+    """The command: build the deck, print where it went and how many notes per language."""
+    import sys
+
+    if not banks and not BANK.is_file():
+        print(f"error: no question bank at {BANK} (give --bank FILE)", file=sys.stderr)
+        return 2
+    try:
+        chosen = parse_languages(languages)
+        questions = load_bank([Path(b) for b in banks] if banks else [BANK])
+    except (ValueError, BankError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    counts = write_deck(Path(out), questions, chosen)
+    print(f"{out}: " + ", ".join(f"{counts[lang]} notes ({lang})" for lang in chosen))
+    return 0
