@@ -41,8 +41,9 @@ DECK_NAMES = {
 DECK_IDS = {"en": 1404320870, "ru": 2062426207}
 MODEL_ID = 1341913416
 
-# Field order is part of the note type: Anki updates an imported note only if its type has the same
-# fields, so append new fields at the end and never reorder these.
+# The fields are part of the note type, and Anki does not update notes imported earlier once their
+# note type has changed (a field added, removed or reordered; Anki 23.10 and later can merge types, at
+# the price of a full sync): keep these as they are.
 FIELDS = ("Prompt", "Choices", "Answer", "Explanation", "Slug")
 
 MODEL = genanki.Model(
