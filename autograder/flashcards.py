@@ -31,13 +31,13 @@ DECK_NAMES = {
     "ru": "Distributed Systems Patterns::Русский",
 }
 
-# These ids must never change. Anki keeps a deck's and a note type's id in every collection that
-# imported them: with the same ids a new build lands in the same decks and reuses the same note type
-# (so its notes can be updated in place); with new ids Anki makes a second note type, and an updated
-# note whose type changed is not updated at all. Derived once, and written here as numbers so that
-# renaming a deck or the note type keeps them:
-# (1 << 30) + int.from_bytes(sha256(name).digest()[:8], "big") % (1 << 30), for the names
-# "dspatterns flashcards deck en", "... deck ru" and "dspatterns flashcards model question".
+# These ids must never change. Older Anki importers know the note type by its id and do not update a
+# note whose type id changed ("note type has changed"). Anki 26.9 is more forgiving (it matches decks
+# by name, and took a trial build with another MODEL_ID into the note type it had), but fixed ids cost
+# nothing and keep every build the same apart from its timestamps. Derived once, and written here as
+# numbers so that renaming a deck or the note type keeps them: (1 << 30) +
+# int.from_bytes(sha256(name).digest()[:8], "big") % (1 << 30), for the names "dspatterns flashcards
+# deck en", "... deck ru" and "dspatterns flashcards model question".
 DECK_IDS = {"en": 1404320870, "ru": 2062426207}
 MODEL_ID = 1341913416
 

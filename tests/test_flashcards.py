@@ -4,7 +4,8 @@ Each build is opened as what it is, a zip holding a SQLite collection, and every
 against the bank file read here with tomllib (not through the deck builder's loader): its GUID is
 the one derived from its slug, its fields are the bank's text, its card is in its language's deck,
 its note type is the fixed one, its tags name family, topic and language. Two builds made an hour
-apart must hold the same notes, and no graded question may reach either.
+apart must hold the same notes, and no graded question may reach either. Last, Anki itself (the
+`anki` package, the desktop app's own backend) imports an updated build over an older one.
 """
 from __future__ import annotations
 
@@ -184,3 +185,59 @@ def test_the_command_prints_the_path_and_the_notes_per_language(tmp_path, capsys
     assert main(["flashcards", str(tmp_path / "x.apkg"), "--lang", "en,fr"] +
                 [a for p in BANK_FILES for a in ("--bank", str(p))]) == 2
     assert "--lang" in capsys.readouterr().err
+
+
+def test_a_real_anki_updates_the_notes_it_has_and_adds_the_new_ones(tmp_path):
+    """Anki itself imports a build, then a later one with one question edited and one added, then the
+    first build again: the edited note is updated in place (same note, same cards), the new one is
+    added to its language's deck, nothing is duplicated, and the older build changes nothing."""
+    from dataclasses import replace
+
+    from anki.collection import Collection, ImportAnkiPackageOptions, ImportAnkiPackageRequest
+
+    questions = flashcards.load_bank(BANK_FILES)
+    practice = flashcards.practice_questions(questions)
+    edited = practice[0]
+    edited_text = {**edited.text, "en": replace(edited.text["en"], prompt=edited.text["en"].prompt + " (revised)")}
+    added = replace(practice[-1], slug=max(q.slug for q in questions) + 1, id="added_in_the_test")
+    newer = [replace(q, text=edited_text) if q is edited else q for q in questions] + [added]
+    first, second = tmp_path / "first.apkg", tmp_path / "second.apkg"
+    flashcards.write_deck(first, questions, timestamp=1_800_000_000)
+    flashcards.write_deck(second, newer, timestamp=1_800_000_060)
+
+    collection = Collection(str(tmp_path / "collection.anki2"))
+    try:
+        def import_package(path: Path):
+            options = ImportAnkiPackageOptions(merge_notetypes=False, with_scheduling=False,
+                                               with_deck_configs=False)
+            return collection.import_anki_package(ImportAnkiPackageRequest(package_path=str(path),
+                                                                           options=options)).log
+
+        def note_of(question, lang):
+            found = collection.find_notes(f'"Slug:cs-dist-pat-{question.slug}-{lang}"')
+            assert len(found) == 1, f"{len(found)} notes for slug {question.slug} ({lang})"
+            return collection.get_note(found[0])
+
+        log = import_package(first)
+        assert len(log.new) == 2 * len(practice) and not log.updated, log
+        before = note_of(edited, "en")
+        cards_before = sorted(card.id for card in before.cards())
+
+        log = import_package(second)
+        assert len(log.new) == 2 and len(log.updated) == 2 * len(practice), log
+        after = note_of(edited, "en")
+        assert (after.id, after.guid) == (before.id, expected_guid(edited.slug, "en"))
+        assert plain(after["Prompt"]) == edited.text["en"].prompt + " (revised)"
+        assert sorted(card.id for card in after.cards()) == cards_before, "the edited note's cards were replaced"
+        assert collection.note_count() == 2 * (len(practice) + 1)
+        for lang in LANGUAGES:
+            deck = collection.decks.id_for_name(flashcards.DECK_NAMES[lang])
+            assert note_of(added, lang).cards()[0].did == deck
+            assert len(collection.find_cards(f"did:{deck}")) == len(practice) + 1
+
+        log = import_package(first)
+        assert not log.new and not log.updated, f"an older build changed the collection: {log}"
+        assert plain(note_of(edited, "en")["Prompt"]) == edited.text["en"].prompt + " (revised)"
+        assert collection.note_count() == 2 * (len(practice) + 1)
+    finally:
+        collection.close()
