@@ -8,6 +8,13 @@ whose note has a GUID already in the collection updates that note (when the pack
 and keeps its cards' review history; a note with an unknown GUID is added. So each note's GUID is
 derived from its slug, ``cs-dist-pat-<slug>-<lang>`` (the source card's own naming), and a question
 keeps its note across builds for as long as its slug lives, whatever its text becomes.
+
+Note ids are not fixed. genanki numbers the notes itself, from the build's timestamp in milliseconds
+(``genanki.Note`` takes no id), and Anki never matches an imported note by its id. The source card's
+front matter records ``anki_id`` values for its notes (1769160675277 and 1769160675300 for
+cs-dist-pat-0-en/-ru, 1769160675325 and 1769160675349 for 1, 1769160675374 and 1769160675400 for 2):
+those are the ids of notes in the card author's own collection, made with GUIDs of their own, so
+reusing the ids would not make those notes update either; they are not used.
 """
 from __future__ import annotations
 
