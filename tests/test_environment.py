@@ -94,6 +94,17 @@ def test_lock_agrees_with_requirements(repo_root, requirements):
     assert not differ, f"requirements.lock disagrees with requirements.txt (txt, lock): {differ}"
 
 
+def test_test_only_tools_are_pinned_in_the_lock_and_kept_out_of_the_students_environment(repo_root, requirements,
+                                                                                       environment):
+    tools = parse_pins((repo_root / "requirements-test.txt").read_text().splitlines(), "requirements-test.txt")
+    lock = parse_pins((repo_root / "requirements.lock").read_text().splitlines(), "requirements.lock")
+    differ = {k: (v, lock.get(k)) for k, v in tools.items() if lock.get(k) != v}
+    assert not differ, f"requirements.lock disagrees with requirements-test.txt (test, lock): {differ}"
+    env_pins = parse_pins(conda_pip_list(environment), "environment.yml pip:")
+    leaked = sorted(tools.keys() & (requirements.keys() | env_pins.keys()))
+    assert not leaked, f"test-only tools also in requirements.txt or environment.yml: {leaked}"
+
+
 def test_this_interpreter_matches_the_pinned_python():
     assert sys.version_info[:2] == (3, 11), f"tests run on Python {sys.version.split()[0]}, the course pins 3.11"
 
