@@ -6,10 +6,11 @@ it replays that very traffic through it, using only the exercise's contract:
 its ``.state`` and its ``.call(func)``, on a ``FakeClock`` set to each event's time.
 
 Calls overlap in the simulation (each keeps the service busy for ``service_time``), and a breaker
-judges a call when it ends. So each call runs in a thread of its own, inside a service function that
+judges a call when it ends. So each call runs on a worker thread, inside a service function that
 holds it until the driver says its time is up; the driver moves one thing at a time (it waits until a
 call has either entered the service or returned before it goes on), so the run is as repeatable as the
-model's. At each arrival the driver reads ``.state``, then calls; after each call ends it reads
+model's. A worker takes the next call once its call has returned: only a handful overlap at any moment,
+and starting a fresh thread for each of the ~1,300 calls cost more than all the rest of the replay. At each arrival the driver reads ``.state``, then calls; after each call ends it reads
 ``.state`` again, and it also reads it at the instants where the model changes state, so that your
 timeline is drawn as finely as the model's.
 
@@ -21,6 +22,8 @@ service error swallowed, a call that never returns) ends the replay with one sen
 from __future__ import annotations
 
 import heapq
+import itertools
+import queue
 import threading
 from dataclasses import dataclass, replace
 
@@ -164,38 +167,105 @@ class _Stop(Exception):
     """Your breaker stepped outside the contract: the replay ends with this sentence."""
 
 
+class _Signal:
+    """A one-shot signal between the driver and a worker: ``threading.Event`` without its ``Condition``.
+
+    It is a lock held from the start and released by the first ``give``, so giving and waiting cost a
+    C-level lock operation or two; a replay passes a few thousand signals. ``give`` may come more than
+    once, from more than one thread (your ``call`` might run the service on a thread of its own): the
+    counter, atomic under the GIL, lets only the first one release.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self._gives = itertools.count()
+
+    def give(self) -> None:
+        if next(self._gives) == 0:
+            self._lock.release()
+
+    def wait(self, timeout: float) -> bool:
+        """True once the signal is given (at once if it already was), False after ``timeout`` seconds."""
+        if not self._lock.acquire(timeout=timeout):
+            return False
+        self._lock.release()
+        return True
+
+
 class _Flight:
-    """One call through your breaker, in its own thread, held inside the service until its answer is due."""
+    """One call through your breaker, on a worker thread, held inside the service until its answer is due."""
 
     def __init__(self, number: int, fails: bool, patience: float):
         self.number, self.fails, self.patience = number, fails, patience
         self.reply = f"reply to call {number}"
         self.failure = ServiceFailure(f"call {number} failed")
         self.entries = 0
-        self.moved = threading.Event()  # it entered the service, or its call is over
-        self.answer_due = threading.Event()
-        self.done = threading.Event()
+        self.moved = _Signal()  # it entered the service, or its call is over (given by the worker)
+        self.answer_due = _Signal()  # given by the driver
+        self.done = _Signal()  # given by the worker
         self.returned: object = None
         self.raised: BaseException | None = None
 
     def service(self) -> str:
         self.entries += 1
-        self.moved.set()
-        self.answer_due.wait(self.patience * 10)  # the driver always sets it; the bound only guards a leak
+        self.moved.give()
+        self.answer_due.wait(self.patience * 10)  # the driver always gives it; the bound only guards a leak
         if self.fails:
             raise self.failure
         return self.reply
 
-    def start(self, breaker) -> None:
-        def run() -> None:
-            try:
-                self.returned = breaker.call(self.service)
-            except BaseException as error:  # noqa: BLE001 - judged by the driver, not raised in a thread
-                self.raised = error
-            finally:
-                self.moved.set()
-                self.done.set()
-        threading.Thread(target=run, name=f"breaker replay: call {self.number}", daemon=True).start()
+    def run(self, breaker) -> None:
+        """On a worker thread: the call, with what it returned or raised kept for the driver to judge."""
+        try:
+            self.returned = breaker.call(self.service)
+        except BaseException as error:  # noqa: BLE001 - judged by the driver, not raised in a thread
+            self.raised = error
+        finally:
+            self.moved.give()
+            self.done.give()
+
+
+class _Workers:
+    """The threads that make the calls, each taking the next call once its last one has returned.
+
+    Only the driver hands out calls and takes workers back (after it has seen a call end), so which worker
+    makes which call is as repeatable as the rest of the run. A worker stuck in your code is never taken
+    back; ``close`` lets every worker end once its call does (they are daemon threads, so a call that never
+    returns cannot keep Python from exiting).
+    """
+
+    def __init__(self, breaker):
+        self.breaker = breaker
+        self.idle: list[queue.SimpleQueue] = []
+        self.every: list[queue.SimpleQueue] = []
+        self.working: dict[_Flight, queue.SimpleQueue] = {}
+
+    def start(self, flight: _Flight) -> None:
+        inbox = self.idle.pop() if self.idle else self._new_worker()
+        self.working[flight] = inbox
+        inbox.put(flight)
+
+    def returned(self, flight: _Flight) -> None:
+        """The driver saw ``flight`` end: its worker is free for the next call."""
+        self.idle.append(self.working.pop(flight))
+
+    def close(self) -> None:
+        for inbox in self.every:
+            inbox.put(None)
+        self.idle.clear()
+        self.working.clear()
+
+    def _new_worker(self) -> queue.SimpleQueue:
+        inbox: queue.SimpleQueue = queue.SimpleQueue()
+
+        def work() -> None:
+            while (flight := inbox.get()) is not None:
+                flight.run(self.breaker)
+
+        self.every.append(inbox)
+        threading.Thread(target=work, name=f"breaker replay: worker {len(self.every)}", daemon=True).start()
+        return inbox
 
 
 class _Replay:
@@ -204,6 +274,7 @@ class _Replay:
     def __init__(self, breaker, name: str, clock: FakeClock, patience: float):
         self.breaker, self.name, self.clock, self.patience = breaker, name, clock, patience
         self.observed: list[tuple[float, str]] = []
+        self.workers = _Workers(breaker)
 
     def run(self, script, service_time: float, duration: float, probes: list[float], model: BreakerRun
             ) -> tuple[list[Call], list[Moment], str | None]:
@@ -226,8 +297,9 @@ class _Replay:
                         state = self._answer(payload, time)
                         moments.append(Moment(time, payload.number, ANSWER, model.state_at(time), state))
                     else:  # the model does not judge answers due after the run; let the call end, unjudged
-                        payload.answer_due.set()
-                        payload.done.wait(self.patience)
+                        payload.answer_due.give()
+                        if payload.done.wait(self.patience):
+                            self.workers.returned(payload)
                     in_flight.remove(payload)
                 elif kind == 1:
                     self._observe(time, f"at t={time:.2f} s")
@@ -246,8 +318,9 @@ class _Replay:
         except _Stop as stop:
             return calls, moments, str(stop)
         finally:
-            for flight in in_flight:  # answers due after the run, or left when it stopped: let the threads end
-                flight.answer_due.set()
+            for flight in in_flight:  # answers due after the run, or left when it stopped: let the calls end
+                flight.answer_due.give()
+            self.workers.close()
         return calls, moments, None
 
     def intervals(self, duration: float) -> list[StateInterval]:
@@ -275,13 +348,14 @@ class _Replay:
         return state
 
     def _arrive(self, flight: _Flight, state: str, time: float, service_time: float, where: str) -> Call:
-        flight.start(self.breaker)
+        self.workers.start(flight)
         if not flight.moved.wait(self.patience):
-            flight.answer_due.set()
+            flight.answer_due.give()
             raise _Stop(f"{where}: your {self.name}.call(service) neither called the service nor returned "
                         f"within {self.patience:g} s (does it hold a lock while another call is in the service?)")
-        if flight.entries:
+        if flight.entries:  # its worker is taken back once the call has returned, after its answer
             return Call(time, FAILURE if flight.fails else SUCCESS, state, time + service_time)
+        self.workers.returned(flight)  # not in the service, so the call is over
         if flight.raised is not None and _is_refusal(flight.raised):
             return Call(time, REJECTED, state, None)
         if flight.raised is not None:
@@ -292,10 +366,11 @@ class _Replay:
 
     def _answer(self, flight: _Flight, time: float) -> str:
         where = f"at t={time:.2f} s, the answer to call {flight.number}"
-        flight.answer_due.set()
+        flight.answer_due.give()
         if not flight.done.wait(self.patience):
             raise _Stop(f"{where}: your {self.name}.call(service) had not returned {self.patience:g} s after "
                         "the service answered")
+        self.workers.returned(flight)
         if flight.entries > 1:
             raise _Stop(f"{where}: your {self.name}.call(service) called the service {flight.entries} times "
                         "for one call")
