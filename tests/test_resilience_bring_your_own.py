@@ -5,6 +5,9 @@ exercises' mutants) are caught at the right call or sleep; broken code gives one
 """
 from __future__ import annotations
 
+import threading
+import time
+
 import ipywidgets as widgets
 import plotly.graph_objects as go
 import pytest
@@ -129,6 +132,65 @@ def test_a_broken_breaker_gives_one_sentence(breaker_class, words):
     text = summary(explorer)
     assert words in text and "Traceback" not in text
     assert len([line for line in text.split("<br>") if "Your " in line]) == 1
+
+
+class HoldsItsLock(ModelBreaker):
+    """Holds one lock across the service, so a second call that overlaps the first waits on it."""
+
+    def __init__(self, **settings):
+        super().__init__(**settings)
+        self.lock = threading.Lock()
+
+    def call(self, func, *args, **kwargs):
+        with self.lock:
+            return func(*args, **kwargs)
+
+
+class Dawdles(ModelBreaker):
+    def call(self, func, *args, **kwargs):
+        result = func(*args, **kwargs)
+        threading.Event().wait(1.0)  # four times the patience below
+        return result
+
+
+class CallsTwice(ModelBreaker):
+    def call(self, func, *args, **kwargs):
+        func(*args, **kwargs)
+        return func(*args, **kwargs)
+
+
+class ReturnsItsOwn(ModelBreaker):
+    def call(self, func, *args, **kwargs):
+        func(*args, **kwargs)
+        return "ok"
+
+
+@pytest.mark.parametrize("breaker_class, words", [
+    (HoldsItsLock, "call 2: your HoldsItsLock.call(service) neither called the service nor returned within 0.25 s "
+                   "(does it hold a lock while another call is in the service?)"),
+    (Dawdles, "the answer to call 1: your Dawdles.call(service) had not returned 0.25 s after the service answered"),
+    (CallsTwice, "the answer to call 1: your CallsTwice.call(service) called the service 2 times for one call"),
+    (ReturnsItsOwn, "your ReturnsItsOwn.call(service) returned 'ok', not the service's 'reply to call 1'"),
+])
+def test_a_call_that_hangs_or_misuses_the_service_ends_the_replay_with_one_sentence(breaker_class, words):
+    comparison = compare_breaker(breaker_class, patience=0.25)
+    assert comparison.problem is not None and words in comparison.problem, comparison.text
+
+
+def replay_threads() -> list[str]:
+    return [thread.name for thread in threading.enumerate() if thread.name.startswith("breaker replay")]
+
+
+@pytest.mark.parametrize("breaker_class", [HoldsItsLock, "unlimited_trials"])
+def test_a_replay_is_repeatable_and_leaves_no_thread_behind(breaker_class):
+    if isinstance(breaker_class, str):
+        breaker_class = mutant("circuit_breaker", breaker_class)["CircuitBreaker"]
+    first, second = (compare_breaker(breaker_class, patience=0.25) for _ in range(2))
+    assert (first.yours, first.differences, first.text) == (second.yours, second.differences, second.text)
+    deadline = time.monotonic() + 5.0  # the workers end once their last call has; a stuck one once it is let go
+    while replay_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert replay_threads() == []
 
 
 def test_a_breaker_that_lets_everything_through_differs_when_the_model_first_opens():

@@ -9,10 +9,11 @@ Calls overlap in the simulation (each keeps the service busy for ``service_time`
 judges a call when it ends. So each call runs on a worker thread, inside a service function that
 holds it until the driver says its time is up; the driver moves one thing at a time (it waits until a
 call has either entered the service or returned before it goes on), so the run is as repeatable as the
-model's. A worker takes the next call once its call has returned: only a handful overlap at any moment,
-and starting a fresh thread for each of the ~1,300 calls cost more than all the rest of the replay. At each arrival the driver reads ``.state``, then calls; after each call ends it reads
-``.state`` again, and it also reads it at the instants where the model changes state, so that your
-timeline is drawn as finely as the model's.
+model's. A worker takes the next call once its call has returned: only a handful overlap at any
+moment, and starting a fresh thread for each of the ~1,300 calls cost more than all the rest of the
+replay (``benchmarks/breaker_replay.py``). At each arrival the driver reads ``.state``, then calls;
+after each call ends it reads ``.state`` again, and it also reads it at the instants where the model
+changes state, so that your timeline is drawn as finely as the model's.
 
 The comparison is per call: the state your breaker reported when the call arrived, and whether it let
 the call through or refused it (with ``CircuitOpenError``), against the model's. Anything outside the
