@@ -1,5 +1,6 @@
 """Command line: ``python -m autograder check EXERCISE [--impl PATH | --mutant NAME]`` (neither:
-the reference), ``mutants EXERCISE`` (and, internally, ``judge``)."""
+the reference), ``mutants EXERCISE``, ``grade``, ``export-lms``, ``flashcards`` (and, internally,
+``judge``)."""
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,23 @@ def main(argv=None) -> int:
     cards_cmd.add_argument("--lang", default="en,ru", help="languages, comma-separated (default: en,ru)")
     cards_cmd.add_argument("--bank", action="append", help="a question bank file (repeatable; default: "
                            "autograder/review/questions.toml)")
+    lms_cmd = commands.add_parser("export-lms", help="the gradebook's grades as Canvas and Moodle "
+                                  "grade-import CSV files, through a roster of LMS ids")
+    lms_cmd.add_argument("--roster", required=True, help="CSV: nbgrader_id, and name, canvas_id, "
+                         "sis_user_id, sis_login_id, section, moodle_id as the LMS needs")
+    lms_cmd.add_argument("--canvas", help="the Canvas gradebook-import CSV to write")
+    lms_cmd.add_argument("--moodle", help="the Moodle grade-import CSV to write")
+    lms_cmd.add_argument("--moodle-field", choices=["email", "username", "idnumber"],
+                         default="email", help="the Moodle user field moodle_id holds (default: email)")
+    lms_cmd.add_argument("--canvas-assignment", action="append", metavar="NAME=ID",
+                         help="an existing Canvas assignment's id for an assignment (repeatable)")
+    lms_cmd.add_argument("--course", default=None, help="the course folder (default: this one)")
     args = parser.parse_args(argv)
 
+    if args.command == "export-lms":
+        if not (args.canvas or args.moodle):
+            parser.error("export-lms: give --canvas OUT.csv, --moodle OUT.csv or both")
+        return run_export_lms(args)
     if args.command == "grade":
         return run_grade(args, parser)
     if args.command == "flashcards":
@@ -131,6 +147,19 @@ def run_grade(args, parser) -> int:
         return 2
     return grade(course, known if args.all else [args.assignment], workers=args.workers,
                  scheduler=args.scheduler, force=args.force, unsafe_no_walls=args.unsafe_no_walls)
+
+
+def run_export_lms(args) -> int:
+    from pathlib import Path
+
+    from .course import Course
+    from .exercises import ROOT
+    from .lms_export import export
+
+    course = Course(Path(args.course).resolve() if args.course else ROOT)
+    return export(course, Path(args.roster), canvas=Path(args.canvas) if args.canvas else None,
+                  moodle=Path(args.moodle) if args.moodle else None, moodle_field=args.moodle_field,
+                  canvas_assignments=args.canvas_assignment)
 
 
 if __name__ == "__main__":
