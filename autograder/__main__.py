@@ -1,6 +1,6 @@
 """Command line: ``python -m autograder check EXERCISE [--impl PATH | --mutant NAME]`` (neither:
-the reference), ``mutants EXERCISE``, ``grade``, ``export-lms``, ``flashcards`` (and, internally,
-``judge``)."""
+the reference), ``mutants EXERCISE``, ``grade``, ``export-lms``, ``flashcards``, ``review-notebook``
+(and, internally, ``judge``)."""
 from __future__ import annotations
 
 import argparse
@@ -14,6 +14,22 @@ from .report import format_check
 
 UNSAFE_HELP = ("grade even where no walls can be built around student code (no bubblewrap or user "
                "namespaces): student code can then read this machine")
+
+
+def write_review_files() -> int:
+    from .paths import ROOT
+    from .review.bank import BankError
+    from .review.generate import generated_files, write_all
+    try:
+        written = write_all()
+    except BankError as exc:
+        print(f"error: the question bank: {exc}", file=sys.stderr)
+        return 2
+    for path in generated_files():
+        print(f"{'wrote' if path in written else 'unchanged'} {path.relative_to(ROOT)}")
+    if written:
+        print("then: nbgrader generate_assignment review --force (for exercises/review/)")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -58,6 +74,8 @@ def main(argv=None) -> int:
     lms_cmd.add_argument("--canvas-assignment", action="append", metavar="NAME=ID",
                          help="an existing Canvas assignment's id for an assignment (repeatable)")
     lms_cmd.add_argument("--course", default=None, help="the course folder (default: this one)")
+    commands.add_parser("review-notebook", help="write the review's source notebook, the course's "
+                        "practice questions and the review's alternatives from the question bank")
     args = parser.parse_args(argv)
 
     if args.command == "export-lms":
@@ -69,6 +87,8 @@ def main(argv=None) -> int:
     if args.command == "flashcards":
         from .flashcards import run as build_flashcards
         return build_flashcards(args.out, args.lang, args.bank)
+    if args.command == "review-notebook":
+        return write_review_files()
     try:
         get_exercise(args.exercise)
     except UnknownExercise as exc:

@@ -25,6 +25,7 @@ COURSE_NOTEBOOKS = {
     "caching": "05_caching.ipynb",
     "discovery": "06_discovery.ipynb",
     "idempotency": "07_idempotency.ipynb",
+    "review": "08_review.ipynb",
 }
 CANARY_SUFFIX = "9c41"
 
@@ -56,10 +57,11 @@ class Exercise:
 
     @property
     def reference_code(self) -> str:
-        """The reference answer: the source notebook's answer cell without nbgrader's markers."""
+        """The reference answer: the source notebook's answer cells (one, except in the review's
+        notebook, which has one per question), in order, without nbgrader's markers."""
         notebook = json.loads(self.source_notebook.read_text(encoding="utf-8"))
         answers = [c for c in notebook["cells"] if c.get("cell_type") == "code" and is_answer_cell(c)]
-        lines = cell_source(answers[0]).splitlines()
+        lines = [line for cell in answers for line in cell_source(cell).splitlines()]
         return "\n".join(line for line in lines
                          if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")) + "\n"
 
@@ -328,6 +330,24 @@ EXERCISES: dict[str, Exercise] = {
         ),
     ]
 }
+
+
+def _review() -> Exercise:
+    """The interview review: a question per answer cell, a part per family, read from the bank."""
+    from .review.bank import families_of, graded, load, part_description
+
+    asked = graded(load())
+    return Exercise(
+        name="review",
+        assignment="review",
+        section="The interview review",
+        required_names=tuple(question.variable for question in asked),
+        parts={family: part_description(family, [q for q in asked if q.family == family])
+               for family in families_of(asked)},
+    )
+
+
+EXERCISES["review"] = _review()
 
 
 class UnknownExercise(KeyError):

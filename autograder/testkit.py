@@ -67,10 +67,14 @@ def graded_cells(notebook) -> list:
 
 
 def filled_notebook(release_notebook: Path, code: str) -> dict:
-    """The released notebook as a student would hand it in with ``code`` as their answer."""
+    """The released notebook as a student would hand it in with ``code`` as their answer. Where
+    the notebook has several answer cells (the review: one per question), ``code`` goes in the
+    first and the others are left empty, as a student who answers everything in one cell would."""
     notebook = nbformat.read(release_notebook, as_version=4)
     answers = [cell for cell in answer_cells(notebook) if cell.cell_type == "code"]
-    if len(answers) != 1:
-        raise ValueError(f"{release_notebook.name} has {len(answers)} code answer cells, expected 1")
+    if not answers:
+        raise ValueError(f"{release_notebook.name} has no code answer cell")
     answers[0].source = code
+    for cell in answers[1:]:
+        cell.source = ""
     return copy.deepcopy(notebook)
