@@ -146,7 +146,7 @@ def practice_payload(questions: list[Question]) -> dict:
     return {
         "about": "Generated from the course's question bank by `python -m autograder review-notebook`; "
                  "practice questions only. Do not edit by hand.",
-        "families": {family: FAMILY_TITLES[family] for family in families_of(shown)},
+        "families": FAMILY_TITLES,
         "questions": [{"slug": q.slug, "id": q.id, "family": q.family, "kind": q.kind, "topic": q.topic,
                        "answer": q.answer, "tolerance": q.tolerance,
                        "text": {language: {"prompt": t.prompt, "choices": list(t.choices),
