@@ -3,9 +3,13 @@ numeric answers, how answers are read, the grader's feedback, the course quiz, a
 question reaches a student."""
 from __future__ import annotations
 
+import ast
 import json
+import os
 import random
 import re
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -248,6 +252,22 @@ def test_the_source_notebook_asks_every_graded_question_once_with_one_graded_cel
     graded_cells = [c for c in cells if c.cell_type == "code" and is_graded_test_cell(c)]
     assert [c.metadata.nbgrader.grade_id for c in graded_cells] == [f"review-{f}" for f in EXERCISES["review"].parts]
     assert sum(c.metadata.nbgrader.points for c in graded_cells) == len(GRADED)
+
+
+def test_the_hidden_suite_has_one_test_per_graded_question_in_its_familys_part():
+    suite = EXERCISES["review"].hidden_suite
+    env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                           "--rootdir", str(suite.parent), "-c", os.devnull, str(suite)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    collected = sorted(line.split("::")[1] for line in done.stdout.splitlines() if "::" in line)
+    assert collected == sorted(f"test_{q.family}[{q.id}]" for q in GRADED), done.stdout + done.stderr
+    tree = ast.parse(suite.read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+            marks = [d.args[0].value for d in node.decorator_list if isinstance(d, ast.Call)
+                     and getattr(d.func, "attr", "") == "part"]
+            assert marks == [node.name.removeprefix("test_")], f"{node.name} is marked {marks}"
 
 
 def _visible_checks(answers: dict[str, object]) -> None:
