@@ -37,6 +37,9 @@ class Exercise:
     required_names: tuple[str, ...]  # what the contract says a submission defines
     parts: dict[str, str]  # part -> what its graded cell checks, in a student's words (headings)
     section: str  # the heading of the section in the course notebook that teaches it
+    # Whether a failed part's feedback ends with how to rebuild a failing case (code exercises);
+    # the review's feedback already gives the right answer and why.
+    replay_hint: bool = True
 
     @property
     def course_notebook(self) -> Path:
@@ -341,6 +344,7 @@ def _review() -> Exercise:
         name="review",
         assignment="review",
         section="The interview review",
+        replay_hint=False,
         required_names=tuple(question.variable for question in asked),
         parts={family: part_description(family, [q for q in asked if q.family == family])
                for family in families_of(asked)},

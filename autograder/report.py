@@ -64,7 +64,8 @@ def format_part(report: JudgeReport, part: str) -> tuple[bool, str]:
     title = part_title(report.exercise, part)
     head = f"{PASS if ok else FAIL} {title + ': ' if title else ''}{passed} of {len(results)} hidden checks passed"
     body = [format_result(r) for r in results]
-    if not ok:
+    exercise = EXERCISES.get(report.exercise)
+    if not ok and (exercise is None or exercise.replay_hint):
         body.append("  To reproduce a ✘: the inputs it names are enough to rebuild the case in a cell of "
                     "your own\n  (with FakeClock where time matters); this cell's visible checks "
                     "exercise the same rule.")

@@ -19,6 +19,7 @@ import pytest
 from autograder.cells import cell_source, is_answer_cell, is_graded_test_cell
 from autograder.exercises import EXERCISES, ROOT
 from autograder.judge import judge_cells
+from autograder.report import format_part
 from autograder.review.bank import (BANK, CARD_FAMILIES, COVERED_FAMILIES, FAMILIES, MIN_PER_FAMILY,
                                     BankError, graded, load, practice)
 from autograder.review.generate import PRACTICE_FILE, SOURCE_NOTEBOOK, stale_files
@@ -302,6 +303,9 @@ def test_feedback_names_the_question_the_answer_the_right_answer_and_why():
     assert re.search(r"question \d+ \(answer_outbox_dual_write\)", message), message
     passed = [r for r in report.results if r.passed]
     assert len(passed) == len(GRADED) - 1
+    ok, shown = format_part(report, "data")  # what the graded cell's output says
+    assert not ok and "you answered 'A'" in shown and "FakeClock" not in shown, shown
+    assert format_part(report, "scaling")[0]
 
 
 def test_an_unanswered_question_says_it_is_not_set():
