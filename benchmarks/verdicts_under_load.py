@@ -60,6 +60,7 @@ REAL_TIME_PARTS: dict[str, set[str]] = {
     "message_queue": {"threads"},  # real threads send, receive and ack on one queue at once
     # A real server on a real socket in every part; timeouts waits 0.25-0.3 s of real time.
     "request_response": {"matching", "timeouts", "errors"},
+    "review": set(),  # plain values compared with the answer key; no clock, no threads
 }
 # The subset --quick grades: the parts whose outcomes wait on a real timeout, a real max_wait or
 # threads racing (bulkhead's limits/errors tests hold calls in gates confirmed entered, and timeout's
@@ -85,6 +86,7 @@ QUICK_PARTS: dict[str, set[str]] = {
     # matching: held replies released once arrived, a bound on arrivals and the server's max_wait;
     # timeouts: real 0.25-0.3 s timeouts racing held replies.
     "request_response": {"matching", "timeouts"},
+    "review": set(),
 }
 # The mutants --quick grades: caught in QUICK_PARTS by tests that wait on real time or threads.
 QUICK_MUTANTS: dict[str, tuple[str, ...]] = {
