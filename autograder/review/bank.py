@@ -42,7 +42,7 @@ FAMILY_TITLES = {
     "scaling": {"en": "Scaling: consistent hashing, sharding, read replicas",
                 "ru": "Масштабирование: согласованное хеширование, шардирование, реплики для чтения"},
     "caching": {"en": "Caching: cache-aside, write policies, invalidation, stampedes",
-                "ru": "Кэширование: cache-aside, политики записи, инвалидация, лавины промахов"},
+                "ru": "Кэширование: cache-aside, политики записи, инвалидация, cache stampede"},
     "discovery": {"en": "Discovery: registries, health checks, load balancing",
                   "ru": "Обнаружение сервисов: реестры, проверки здоровья, балансировка нагрузки"},
     "idempotency": {"en": "Idempotency: idempotency keys, exactly-once effects",
