@@ -40,6 +40,9 @@ class Exercise:
     # Whether a failed part's feedback ends with how to rebuild a failing case (code exercises);
     # the review's feedback already gives the right answer and why.
     replay_hint: bool = True
+    # Whether a graded cell earns a share of its points for the share of its hidden checks that
+    # pass (the review: a point per right answer) rather than its points only when all pass.
+    partial_credit: bool = False
 
     @property
     def course_notebook(self) -> Path:
@@ -345,6 +348,7 @@ def _review() -> Exercise:
         assignment="review",
         section="The interview review",
         replay_hint=False,
+        partial_credit=True,
         required_names=tuple(question.variable for question in asked),
         parts={family: part_description(family, [q for q in asked if q.family == family])
                for family in families_of(asked)},

@@ -39,11 +39,24 @@ from .submission import SubmissionError, read_notebook
 CACHE_ENV = "DSP_JUDGE_CACHE"  # folder of judge reports computed ahead (python -m autograder grade)
 
 
-def cell_outputs(ok: bool, text: str) -> list:
+def cell_outputs(ok: bool, text: str, partial: float | None = None) -> list:
+    """A graded cell's outputs, as nbgrader scores them: text alone is full marks, an error is
+    zero, and text followed by a number (``partial`` > 0) is that many points."""
     if ok:
         return [new_output("stream", name="stdout", text=text + "\n")]
+    if partial:
+        return [new_output("stream", name="stdout", text=text + "\n"),
+                new_output("execute_result", data={"text/plain": f"{partial:g}"}, execution_count=None)]
     head = (text.splitlines() or ["failed"])[0]
     return [new_output("error", ename="ChecksFailed", evalue=head, traceback=text.splitlines())]
+
+
+def partial_points(report: JudgeReport, part: str, points: float) -> float:
+    """A part's points shared equally among its hidden checks, for the checks that passed."""
+    results = report.for_part(part)
+    if not results:
+        return 0.0
+    return round(points * sum(r.passed for r in results) / len(results), 2)
 
 
 def gradebook_source_cells(gradebook: Gradebook, notebook_id: str, assignment_id: str) -> dict:
@@ -103,10 +116,14 @@ class SandboxGrading(NbGraderPreprocessor):
                                    "region must call grade())")
             else:
                 ok, text = format_part(reports[found[0]], found[1])
+            partial = None
+            if not ok and found is not None and found[0] in reports and EXERCISES[found[0]].partial_credit:
+                partial = partial_points(reports[found[0]], found[1], float(nbgrader_meta(cell)["points"]))
+                text += f"\n{partial:g} of {float(nbgrader_meta(cell)['points']):g} points: a share for each check passed"
             if first and notes:
                 text += "\n" + notes
             first = False
-            cell.outputs = cell_outputs(ok, text)
+            cell.outputs = cell_outputs(ok, text, partial)
             cell.execution_count = None
             self.log.info("%s %s/%s: %s", student_id, notebook_id, grade_id, "passed" if ok else "failed")
         for note in rebuilt.notes:

@@ -430,3 +430,31 @@ def test_every_family_has_a_quiz_and_an_unknown_one_is_refused():
         assert review_quiz(family, score=QuizScore()).quiz.family == family
     with pytest.raises(ValueError, match="unknown family"):
         review_quiz("security")
+
+
+# --- partial credit: a point per right answer -------------------------------------------------
+
+def _graded_cell(outputs, points):
+    cell = nbformat.v4.new_code_cell("", metadata={"nbgrader": {"grade": True, "solution": False, "points": points,
+                                                                 "grade_id": "review-data", "locked": True}})
+    cell.outputs = outputs
+    return nbformat.from_dict(cell)
+
+
+@pytest.mark.parametrize("passed,expected", [(5, 5.0), (4, 4.0), (1, 1.0), (0, 0.0)])
+def test_nbgrader_scores_a_review_part_a_point_per_right_answer(passed, expected):
+    from nbgrader.utils import determine_grade
+
+    from autograder.nbgrader_plugin import cell_outputs, partial_points
+    from autograder.results import JudgeReport, TestResult
+
+    report = JudgeReport(exercise="review", results=[
+        TestResult(test=f"test_data[q{i}]", part="data", checks="", passed=i < passed) for i in range(5)])
+    ok, text = format_part(report, "data")
+    partial = None if ok else partial_points(report, "data", 5.0)
+    assert determine_grade(_graded_cell(cell_outputs(ok, text, partial), 5), None) == (expected, 5.0)
+
+
+def test_code_exercises_keep_all_or_nothing():
+    assert EXERCISES["review"].partial_credit
+    assert not any(e.partial_credit for name, e in EXERCISES.items() if name != "review")

@@ -121,7 +121,7 @@ def part_description(family: str, questions: list[Question]) -> str:
     """What a family's graded cell checks, in a student's words (the registry's part text)."""
     count = len(questions)
     return (f"{FAMILY_TITLES[family]['en'].split(':')[0].lower()}: {count} question"
-            f"{'s' if count != 1 else ''}, every answer right")
+            f"{'s' if count != 1 else ''}, a point for each right answer")
 
 
 _REQUIRED = ("slug", "id", "family", "use", "kind", "answer", "topic", "en", "ru")

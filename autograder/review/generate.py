@@ -45,7 +45,7 @@ the assignment the question names:
 **How it is graded.** Each family ends with a graded cell worth one point per question. Its visible
 check only tells you whether each answer has the right *form* (a letter among the choices, a
 number); it cannot tell whether an answer is right. When you submit, the hidden checks grade each
-question, and the cell earns its points when every answer in it is right. After the deadline the
+question, and the cell earns a point for every answer in it that is right. After the deadline the
 feedback lists every question with ✔ or ✘, and for each ✘ what you answered, the right answer and
 why.
 """
@@ -108,8 +108,8 @@ def graded_cell_source(family: str, questions: list[Question]) -> str:
     checks = "\n".join(
         f"check_form({q.variable!r}, {q.variable}, {q.kind!r}"
         + (f", {q.letters!r})" if q.kind == "choice" else ")") for q in questions)
-    return (f"# Graded, {points} point{'s' if points != 1 else ''} — {part_description(family, questions)} ({POINTS_PER_QUESTION} point "
-            f"each; the visible check below only checks the form of each answer)\n"
+    return (f"# Graded, {points} point{'s' if points != 1 else ''} — {part_description(family, questions)} "
+            f"(the visible check below only checks the form of each answer)\n"
             f"from dspatterns.review.answers import check_form\n\n{checks}\n"
             f"### BEGIN HIDDEN TESTS\nfrom autograder.cell import grade; grade(\"review\", {json.dumps(family)})\n"
             f"### END HIDDEN TESTS")
