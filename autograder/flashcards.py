@@ -21,16 +21,13 @@ from __future__ import annotations
 import html
 import re
 import time
-import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import genanki
 
-from .paths import ROOT
+from .review.bank import BANK, BankError, Question, load
 
-BANK = ROOT / "autograder" / "review" / "questions.toml"
 LANGUAGES = ("en", "ru")
 SLUG_PREFIX = "cs-dist-pat"
 DECK_NAMES = {
@@ -71,57 +68,9 @@ MODEL = genanki.Model(
 )
 
 
-@dataclass(frozen=True)
-class Text:
-    prompt: str
-    choices: tuple[str, ...]  # () for numeric
-    explanation: str
-
-
-@dataclass(frozen=True)
-class Question:
-    slug: int
-    id: str
-    family: str
-    use: str  # "graded" | "practice"
-    kind: str  # "choice" | "numeric"
-    answer: str | float
-    tolerance: float | None
-    topic: str
-    source: str | None
-    text: dict[str, Text]
-
-
-class BankError(ValueError):
-    """The bank file cannot be read as questions; the message names the question."""
-
-
 def load_bank(paths: Sequence[Path] = (BANK,)) -> list[Question]:
-    """The questions of one or more bank files, in file order.
-
-    A minimal stand-in for ``autograder.review.bank.load`` (written on the review branch), with the
-    same ``Question`` shape: it checks only what the deck needs. When that module is in, this
-    function becomes ``[q for path in paths for q in bank.load(path)]``.
-    """
-    questions = []
-    for path in paths:
-        try:
-            tables = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("question", [])
-        except (OSError, tomllib.TOMLDecodeError) as error:
-            raise BankError(f"{path}: {error}") from None
-        for table in tables:
-            name = f"{path}: question {table.get('slug', '?')} ({table.get('id', '?')})"
-            try:
-                texts = {lang: Text(table[lang]["prompt"], tuple(table[lang].get("choices", ())),
-                                    table[lang]["explanation"]) for lang in LANGUAGES}
-                question = Question(int(table["slug"]), table["id"], table["family"], table["use"],
-                                    table["kind"], table["answer"], table.get("tolerance"), table["topic"],
-                                    table.get("source"), texts)
-            except KeyError as missing:
-                raise BankError(f"{name}: no {missing}") from None
-            if question.use not in ("graded", "practice") or question.kind not in ("choice", "numeric"):
-                raise BankError(f"{name}: use must be graded or practice, kind choice or numeric")
-            questions.append(question)
+    """The questions of one or more bank files (each checked by the bank's own rules), in file order."""
+    questions = [question for path in paths for question in load(Path(path))]
     slugs = [q.slug for q in questions]
     if len(set(slugs)) != len(slugs):
         raise BankError(f"a slug is used twice: {sorted(s for s in set(slugs) if slugs.count(s) > 1)}")

@@ -25,10 +25,7 @@ from autograder.__main__ import main
 
 ROOT = Path(__file__).resolve().parent.parent
 BANK = ROOT / "autograder" / "review" / "questions.toml"
-# Until the review branch's questions.toml exists: this branch's questions plus a slug-0 stand-in.
-DEVELOPMENT_BANK = [ROOT / "autograder" / "review" / "questions_flashcards_part.toml",
-                    ROOT / "tests" / "fixtures" / "flashcards_bank.toml"]
-BANK_FILES = [BANK] if BANK.is_file() else DEVELOPMENT_BANK
+BANK_FILES = [BANK]
 LANGUAGES = ("en", "ru")
 LATER = 3600.0  # the second build's clock is this much ahead of the first's
 

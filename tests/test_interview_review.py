@@ -20,7 +20,7 @@ from autograder.cells import cell_source, is_answer_cell, is_graded_test_cell
 from autograder.exercises import EXERCISES, ROOT
 from autograder.judge import judge_cells
 from autograder.report import format_part
-from autograder.review.bank import (BANK, CARD_FAMILIES, COVERED_FAMILIES, FAMILIES, MIN_PER_FAMILY,
+from autograder.review.bank import (BANK, CARD_FAMILIES, FAMILIES, MIN_PER_FAMILY,
                                     BankError, graded, load, practice)
 from autograder.review.generate import PRACTICE_FILE, SOURCE_NOTEBOOK, stale_files
 from dspatterns.review.answers import check_form, form_problem, is_right, read_letter, read_number
@@ -34,16 +34,14 @@ RELEASE = ROOT / "exercises" / "review" / "review.ipynb"
 
 # --- the bank ---------------------------------------------------------------------------------
 
-def test_the_bank_meets_its_rules_and_covers_every_covered_family():
-    assert set(COVERED_FAMILIES) <= set(FAMILIES)
-    for family in COVERED_FAMILIES:
+def test_the_bank_meets_its_rules_and_covers_every_family():
+    for family in FAMILIES:
         for use in ("graded", "practice"):
             count = sum(q.family == family and q.use == use for q in QUESTIONS)
             assert count >= MIN_PER_FAMILY, (family, use, count)
     card = sorted((q for q in QUESTIONS if q.source == "card" and q.use == "practice"), key=lambda q: q.slug)
     assert [(q.slug, q.family) for q in card] == list(enumerate(CARD_FAMILIES))
     assert sorted(q.family for q in QUESTIONS if q.source == "card" and q.use == "graded") == sorted(CARD_FAMILIES)
-    assert all(0 <= q.slug <= 3 or 10 <= q.slug <= 59 for q in QUESTIONS), "this branch owns slugs 0-3, 10-59"
     for q in QUESTIONS:
         assert set(q.text) == {"en", "ru"} and len(q.text["ru"].choices) == len(q.text["en"].choices)
         assert re.search("[а-яА-Я]", q.text["ru"].prompt + q.text["ru"].explanation), f"{q.id}: ru is not Russian"

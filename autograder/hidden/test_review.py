@@ -98,6 +98,20 @@ def test_scaling(impl, question):
     check(impl, question)
 
 
+@pytest.mark.part("caching")
+@pytest.mark.parametrize("question", asked("caching"))
+def test_caching(impl, question):
+    """your answer to this caching question"""
+    check(impl, question)
+
+
+@pytest.mark.part("discovery")
+@pytest.mark.parametrize("question", asked("discovery"))
+def test_discovery(impl, question):
+    """your answer to this discovery question"""
+    check(impl, question)
+
+
 @pytest.mark.part("idempotency")
 @pytest.mark.parametrize("question", asked("idempotency"))
 def test_idempotency(impl, question):

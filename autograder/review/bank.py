@@ -19,10 +19,6 @@ from ..paths import ROOT
 
 BANK = ROOT / "autograder" / "review" / "questions.toml"
 FAMILIES = ("communication", "resilience", "data", "scaling", "caching", "discovery", "idempotency")
-# The families whose minimum (MIN_PER_FAMILY graded and practice questions) the bank must meet.
-# caching, discovery and idempotency get their questions from branch `flashcards`; when those are
-# appended to questions.toml this becomes FAMILIES.
-COVERED_FAMILIES = ("communication", "resilience", "data", "scaling")
 MIN_PER_FAMILY = 3
 USES = ("graded", "practice")
 KINDS = ("choice", "numeric")
@@ -205,7 +201,7 @@ def _check_the_whole(questions: list[Question]) -> None:
         if prompt in prompts:
             raise BankError(f"questions {prompts[prompt]!r} and {question.id!r} have the same prompt")
         prompts[prompt] = question.id
-    for family in COVERED_FAMILIES:
+    for family in FAMILIES:
         for use in USES:
             count = sum(q.family == family and q.use == use for q in questions)
             if count < MIN_PER_FAMILY:
