@@ -11,8 +11,10 @@ describes a consequence rather than the bug, reorder the cell's asserts (the cau
 solutions/ and regenerate exercises/. Mutants the visible checks do not catch print "(no visible
 check fails)": only the hidden suite catches those, which is expected for many.
 
-One Python process per exercise (the notebook's own folder as the working directory); a mutant that
-runs past --timeout seconds is reported as such. The reference runs first and must pass everything.
+One Python process per exercise (the notebook's own folder as the working directory; and CPython
+3.11's ast module is not safe when threads a notebook leaves behind print tracebacks while another
+thread parses, so nothing else runs in that process); a mutant that runs past --timeout seconds is
+reported as such. The reference runs first and must pass everything.
 """
 from __future__ import annotations
 
@@ -67,12 +69,14 @@ def first_failure(notebook: dict, code: str, timeout: float) -> dict:
     return {}
 
 
-def worker(name: str, timeout: float) -> None:
+def worker(name: str, timeout: float, only: list[str] | None = None) -> None:
+    """Prints one JSON line per candidate: the reference, then every mutant (or those in ``only``)."""
     exercise = get_exercise(name)
     notebook = json.loads(exercise.release_notebook.read_text(encoding="utf-8"))
     os.chdir(exercise.release_notebook.parent)
     candidates = [("(reference)", "", exercise.reference_code)]
-    candidates += [(mutant.name, mutant.bug, mutant.code) for mutant in exercise.mutants]
+    candidates += [(mutant.name, mutant.bug, mutant.code) for mutant in exercise.mutants
+                   if only is None or mutant.name in only]
     for label, bug, code in candidates:
         found = first_failure(notebook, code, timeout)
         print(json.dumps({"mutant": label, "bug": bug, **found}), flush=True)
@@ -82,10 +86,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("exercises", nargs="*", help="exercise names (default: every exercise)")
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds per cell before it counts as hung")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # one exercise, JSON lines (tests use it too)
+    parser.add_argument("--only", help=argparse.SUPPRESS)  # with --worker: these mutants only, comma-separated
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker, args.timeout)
+        worker(args.worker, args.timeout, args.only.split(",") if args.only else None)
         return 0
     broken = 0
     for name in args.exercises or list(EXERCISES):

@@ -2,25 +2,24 @@
 
 Each row is a bug (a mutant of autograder/mutants/) whose first failure used to be a symptom (an
 exception escaping the cell, or an assert about a consequence): the released notebook's cells run
-in this process with the mutant as the answer, as benchmarks/first_visible_failure.py runs every
-mutant, and the first failure must be an AssertionError in the expected check whose message holds
-the words that name the cause.
+with the mutant as the answer, in benchmarks/first_visible_failure.py's worker (one process per
+exercise, the notebook's folder as working directory), and the first failure must be an
+AssertionError in the expected check whose message holds the words that name the cause.
 """
 from __future__ import annotations
 
-import importlib.util
+import functools
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from autograder.exercises import get_exercise
 from autograder.mutation import find_mutant
 
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("first_visible_failure", ROOT / "benchmarks" / "first_visible_failure.py")
-first_visible_failure = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(first_visible_failure)
+SCRIPT = ROOT / "benchmarks" / "first_visible_failure.py"
 
 CAUSES = [  # exercise, mutant, the check that fails first, words its message must hold
     ("retry", "one_attempt_too_many", "retry-attempts", "max_attempts=4 means 4 calls in all"),
@@ -54,29 +53,45 @@ CAUSES = [  # exercise, mutant, the check that fails first, words its message mu
 ]
 
 
-def first_failure(exercise_name: str, code: str, monkeypatch) -> dict:
-    exercise = get_exercise(exercise_name)
-    monkeypatch.chdir(exercise.release_notebook.parent)  # as in JupyterLab: the notebook's own folder
-    notebook = json.loads(exercise.release_notebook.read_text(encoding="utf-8"))
-    return first_visible_failure.first_failure(notebook, code, timeout=20)
+@functools.lru_cache(maxsize=None)
+def first_failures(exercise: str, mutants: tuple[str, ...]) -> dict:
+    """The first failure of the reference and of each mutant, from the script's worker: one process per
+    exercise (the notebook's own folder as its working directory), as the script runs them."""
+    done = subprocess.run([sys.executable, str(SCRIPT), "--worker", exercise, "--only", ",".join(mutants)],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    found = {row.pop("mutant"): row for row in rows}
+    assert set(found) == {"(reference)", *mutants}, sorted(found)
+    return found
 
 
-def test_retry_told_attempts_first_when_max_attempts_is_read_as_retries(monkeypatch):
+def first_failure(exercise: str, mutant: str) -> dict:
+    find_mutant(exercise, mutant)  # a renamed mutant fails here, by name
+    mutants = tuple(sorted(m for e, m, _, _ in CAUSES if e == exercise) or (mutant,))
+    found = dict(first_failures(exercise, tuple(sorted({*mutants, mutant})))[mutant])
+    found.pop("bug", None)
+    return found
+
+
+def test_retry_told_attempts_first_when_max_attempts_is_read_as_retries():
     """The issue's case: a loop making the first call plus max_attempts retries is told about the number
     of calls, not first that it "did not re-raise the last attempt's own exception"."""
-    found = first_failure("retry", find_mutant("retry", "one_attempt_too_many").code, monkeypatch)
+    found = first_failure("retry", "one_attempt_too_many")
     assert found["cell"] == "retry-attempts", found
     assert found["error"].startswith("AssertionError: ") and "attempts" in found["error"], found
     assert "calls in all" in found["error"] and "re-raise" not in found["error"], found
 
 
 @pytest.mark.parametrize("exercise, mutant, check, words", CAUSES, ids=[f"{e}-{m}" for e, m, _, _ in CAUSES])
-def test_the_first_failure_names_the_cause(exercise, mutant, check, words, monkeypatch):
-    found = first_failure(exercise, find_mutant(exercise, mutant).code, monkeypatch)
+def test_the_first_failure_names_the_cause(exercise, mutant, check, words):
+    found = first_failure(exercise, mutant)
     assert found.get("cell") == check and found["error"].startswith("AssertionError: "), found
     assert words in found["error"], found
 
 
 @pytest.mark.parametrize("exercise", sorted({row[0] for row in CAUSES}))
-def test_the_reference_passes_every_visible_check(exercise, monkeypatch):
-    assert first_failure(exercise, get_exercise(exercise).reference_code, monkeypatch) == {}
+def test_the_reference_passes_every_visible_check(exercise):
+    mutants = tuple(sorted(m for e, m, _, _ in CAUSES if e == exercise))
+    found = dict(first_failures(exercise, mutants)["(reference)"])
+    assert found == {"bug": ""}, found
