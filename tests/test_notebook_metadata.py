@@ -1,5 +1,5 @@
 """Every committed notebook carries the kernelspec and language_info the course's kernel writes, so
-opening it in JupyterLab marks nothing modified (see tests/notebook_metadata.py for the values and why
+opening it in JupyterLab marks nothing modified (see autograder/notebook_metadata.py for the values and why
 the Python version is pinned to the reference environment's)."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import start_new_kernel
 
-from notebook_metadata import (COURSE_PYTHON, KERNELSPEC, LANGUAGE_INFO, REPO_ROOT, committed_notebooks,
+from autograder.notebook_metadata import (COURSE_PYTHON, KERNELSPEC, LANGUAGE_INFO, REPO_ROOT, committed_notebooks,
                                with_course_metadata)
 
 NOTEBOOKS = committed_notebooks()
@@ -26,7 +26,7 @@ def test_notebook_metadata_is_what_the_kernel_writes(path):
     text = path.read_text()
     assert with_course_metadata(text) == text, (
         f"{path.relative_to(REPO_ROOT)}: kernelspec/language_info differ from what the course's kernel "
-        f"writes, so JupyterLab marks it modified on opening: run `python tests/notebook_metadata.py`")
+        f"writes, so JupyterLab marks it modified on opening: run `python -m autograder.notebook_metadata`")
 
 
 def test_the_values_are_what_a_real_kernel_replies():

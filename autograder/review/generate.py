@@ -15,14 +15,14 @@ from pathlib import Path
 
 import nbformat
 
+from ..notebook_metadata import KERNELSPEC, LANGUAGE_INFO
 from ..paths import ALTERNATIVES, ROOT, SOLUTIONS
 from .bank import FAMILY_TITLES, Question, families_of, graded, load, part_description, practice
 
 SOURCE_NOTEBOOK = SOLUTIONS / "review" / "review.ipynb"
 PRACTICE_FILE = ROOT / "dspatterns" / "review" / "practice.json"
 ALTERNATIVES_DIR = ALTERNATIVES / "review"
-METADATA = {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
-            "language_info": {"name": "python", "version": "3.11"}}
+METADATA = {"kernelspec": KERNELSPEC, "language_info": LANGUAGE_INFO}
 POINTS_PER_QUESTION = 1
 
 INTRO = """# Interview review

@@ -9,7 +9,7 @@ python3, Python 3.11) replies, and opening one changes nothing.
 the one value that moves with the machine (a student on another 3.11 patch release sees it rewritten
 once, as with any published notebook); a bare "3.11" would be rewritten on every machine.
 
-    python tests/notebook_metadata.py      # rewrites the metadata of every committed notebook
+    python -m autograder.notebook_metadata   # rewrites the metadata of every committed notebook
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from .paths import ROOT as REPO_ROOT
 NOTEBOOK_FOLDERS = ("course", "solutions", "exercises")
 COURSE_PYTHON = "3.11.7"
 
