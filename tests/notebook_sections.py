@@ -1,8 +1,9 @@
 """Running one section of a course notebook on its own, for tests of what it shows.
 
-``tests/test_notebooks.py`` runs every notebook top to bottom and only asks that nothing fails. A
-section that talks to a real server (Redis, etcd, ZooKeeper) also prints a fallback instead of its
-figures when the server is missing, which that test cannot tell from success; the tests of those
+pytest runs every course notebook top to bottom under nbval, which fails on an error and compares the
+stored outputs of the tagged cells only (tests/course_nbval.py); no cell that talks to a server is
+tagged. A section that talks to a real server (Redis, etcd, ZooKeeper) also prints a fallback instead
+of its figures when the server is missing, which that run cannot tell from success; the tests of those
 sections run just the section's cells (and any cells they depend on) and read what they printed.
 """
 from __future__ import annotations

@@ -718,7 +718,7 @@ def test_without_redis_the_cells_say_how_to_install_it():
 
 def test_without_redis_the_whole_notebook_still_runs_and_its_redis_cells_print_the_install_hint(monkeypatch, capsys):
     """The notebook's code cells, in order, in one namespace, with every Redis start failing as on a machine
-    without the binary (in-process rather than in a kernel: tests/test_notebooks runs it in a kernel)."""
+    without the binary (in-process rather than in a kernel: pytest's nbval run of course/ runs it in a kernel)."""
     import ast
     from pathlib import Path
 
