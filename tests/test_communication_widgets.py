@@ -530,6 +530,20 @@ def test_choosing_who_fails_in_the_explorer_redraws_the_run(redis):
     assert "Errors noted: 1" in only(explorer, widgets.HTML).value
 
 
+def test_after_the_notebook_stops_its_redis_the_explorer_says_so_instead_of_failing_silently():
+    """The communication notebook's last Redis cell stops the server, so after "Run All" the explorer's
+    dropdown would otherwise raise in a callback the reader never sees (found by tests/test_browser.py)."""
+    skip_without_redis()
+    lab = CommunicationRedis()
+    explorer = lab.pubsub_explorer()
+    assert "Redis has stopped" not in only(explorer, go.FigureWidget).layout.title.text
+    lab.stop()
+    _control(explorer, widgets.Dropdown, "handler that raises").value = "alerts"
+    figure = only(explorer, go.FigureWidget)
+    assert figure.layout.title.text == "Redis has stopped: no run with alerts failing" and not figure.data
+    assert "start_redis()" in only(explorer, widgets.HTML).value
+
+
 def test_your_broker_is_run_with_dotted_patterns_beside_redis(redis):
     explorer = pubsub_explorer(redis, Broker)
     _control(explorer, widgets.ToggleButtons, "run on").value = "your Broker"

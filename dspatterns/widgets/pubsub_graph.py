@@ -155,6 +155,10 @@ def pattern_contrast_html(rows: list[ContrastRow]) -> str:
     return f"<table>{head}{''.join(body)}</table>"
 
 
+REDIS_STOPPED = ("Redis is not running any more (the notebook's <code>redis.stop()</code> cell stopped it): run "
+                 "<code>redis = start_redis()</code> and this explorer's cell again to draw real runs.")
+
+
 def pubsub_explorer(server=None, broker_class: type | None = None) -> widgets.VBox:
     """Pick whose handler fails (and, given both, Redis or your Broker); the graph is a fresh run each time.
 
@@ -173,6 +177,14 @@ def pubsub_explorer(server=None, broker_class: type | None = None) -> widgets.VB
 
     def redraw(_=None) -> None:
         who = None if failing.value == NOBODY else failing.value
+        if backend.value == REDIS and server.process.poll() is not None:
+            # The notebook's last Redis cell stops the server: after "Run All", say so rather than
+            # fail in a callback the reader never sees.
+            with figure.batch_update():
+                figure.data = ()
+                figure.layout.title.text = f"Redis has stopped: no run with {failing.value} failing"
+            summary.value = REDIS_STOPPED
+            return
         if backend.value == REDIS:
             run = redis_fanout_run(server, REDIS_SUBSCRIPTIONS, TOPICS, failing=who)
         else:
