@@ -186,6 +186,8 @@ window.dspWidgets = {
                     index, cell: cellIndex + 1,
                     text: view.innerText.slice(0, 200),
                     control: control && {kind: control.kind, description: describe(control.kind, control.el)},
+                    controls: CONTROL_KINDS.flatMap(([kind, selector]) =>
+                        Array.from(view.querySelectorAll(selector)).map(el => describe(kind, el))),
                     plots: plots(view).length,
                     texts: texts(view).length,
                 });
@@ -480,6 +482,7 @@ class WidgetView:
     plots: int
     texts: int
     text: str = field(compare=False, repr=False)
+    controls: tuple[str, ...] = ()  # the descriptions of all its controls (buttons by their label)
 
     @property
     def name(self) -> str:
@@ -514,7 +517,7 @@ def find_widget_views(page) -> list[WidgetView]:
     for raw in page.evaluate("() => window.dspWidgets.find()"):
         control = Control(**raw["control"]) if raw["control"] else None
         views.append(WidgetView(index=raw["index"], cell=raw["cell"], control=control, plots=raw["plots"],
-                                texts=raw["texts"], text=raw["text"]))
+                                texts=raw["texts"], text=raw["text"], controls=tuple(raw["controls"])))
     return views
 
 
