@@ -106,15 +106,21 @@ const CONTROL_KINDS = [
     ['toggle button', '.widget-toggle-button:not(.widget-toggle-buttons *)'],
     ['button', 'button.widget-button:not(.widget-toggle-buttons *)'],
 ];
+const MIME = '""" + WIDGET_VIEW_MIME + r"""';
 const FIGURE_TEXT = '.widget-html-content, .widget-htmlmath-content, .widget-output .jp-OutputArea-output';
 
-function topLevelOutputs(root) {
-    // Output areas of the notebook's cells holding a widget view; an Output widget's own output areas
-    // inside a view belong to that view.
-    return Array.from(root.querySelectorAll('.jp-Cell .jp-OutputArea-output'))
-        .filter(out => !out.parentElement.closest('.jp-OutputArea-output'))
-        .filter(out => out.dataset.mimeType === '""" + WIDGET_VIEW_MIME + r"""'
-                       || out.querySelector(':scope > .jupyter-widgets, :scope > .jp-LinkedOutputView'));
+function widgetOutputs(cell) {
+    // The output areas of a code cell whose model output is a widget view (read from the model, since a
+    // bare FigureWidget renders as a plotly div without the jupyter-widgets class). An Output widget's
+    // own output areas inside a view belong to that view.
+    if (cell.model.type !== 'code') return [];
+    const outputs = cell.model.outputs, found = [];
+    for (let i = 0; i < outputs.length; i++) {
+        const data = outputs.get(i).data || {};
+        const child = cell.outputArea.widgets[i];
+        if (data[MIME] && child) found.push(child.node.querySelector('.jp-OutputArea-output') || child.node);
+    }
+    return found;
 }
 
 function enabled(el) {
@@ -124,7 +130,11 @@ function enabled(el) {
 function describe(kind, el) {
     if (kind === 'button' || kind === 'toggle button') return el.innerText.trim() || el.title || '(no label)';
     const label = el.querySelector(':scope > .widget-label, :scope > label');
-    return (label && label.innerText.trim()) || el.title || '(no description)';
+    if (label && label.innerText.trim()) return label.innerText.trim();
+    // No description: name it by its choices (a toggle between EN and RU is 'EN/RU').
+    const choices = Array.from(el.querySelectorAll('button, option, label')).map(c => c.innerText.trim())
+        .filter(Boolean);
+    return choices.length ? choices.join('/') : (el.title || '(no description)');
 }
 
 function chooseControl(view) {
@@ -177,7 +187,7 @@ window.dspWidgets = {
         document.querySelectorAll('[data-dsp-view]').forEach(el => el.removeAttribute('data-dsp-view'));
         document.querySelectorAll('[data-dsp-control]').forEach(el => el.removeAttribute('data-dsp-control'));
         notebook.widgets.forEach((cell, cellIndex) => {
-            topLevelOutputs(cell.node).forEach(view => {
+            widgetOutputs(cell).forEach(view => {
                 const index = found.length;
                 view.setAttribute('data-dsp-view', String(index));
                 const control = chooseControl(view);
@@ -230,6 +240,7 @@ window.dspWidgets = {
                 return {width: r.width, height: r.height, svg: Boolean(gd.querySelector('.main-svg')),
                         traces: (gd.data || []).length};
             }),
+            view: Boolean(view.querySelector('.jupyter-widgets, .js-plotly-plot')),
             loading: /Loading widget/.test(view.innerText),
             error: /Error displaying widget/.test(view.innerText),
         };

@@ -104,6 +104,8 @@ def rendering_problems(page, view: lab.WidgetView) -> list[str]:
     problems = []
     if drawn["error"] or drawn["loading"]:
         problems.append("shows " + ("'Error displaying widget'" if drawn["error"] else "'Loading widget...'"))
+    if not drawn["view"]:
+        problems.append("holds no rendered widget")
     if drawn["width"] < 50 or drawn["height"] < 10:
         problems.append(f"is not drawn ({drawn['width']}x{drawn['height']})")
     for number, plot in enumerate(drawn["plots"], start=1):
