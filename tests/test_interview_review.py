@@ -118,6 +118,30 @@ def test_russian_choices_must_match_the_english_ones(tmp_path):
         load(path)
 
 
+def _rejected_russian_terms(bank_text: str) -> list[str]:
+    """The glossary's rejected synonyms: the words after "| never:" in the comment block that opens the bank."""
+    header = bank_text[:bank_text.index("[[question]]")]
+    return [term.strip() for line in header.splitlines() if "| never:" in line
+            for term in line.split("| never:", 1)[1].split(",")]
+
+
+def _rejected_term_pattern(term: str) -> re.Pattern:
+    """Each word of a rejected term is a word prefix, so a stem catches every case ending."""
+    return re.compile(r"(?<!\w)" + r"\w*\s+".join(map(re.escape, term.split())), re.IGNORECASE)
+
+
+def test_the_russian_texts_use_the_glossarys_terms_only():
+    rejected = _rejected_russian_terms(BANK.read_text(encoding="utf-8"))
+    assert {"предохранитель", "тайм-аут", "как минимум один раз", "шардинг", "кеш"} <= set(rejected), rejected
+    patterns = {term: _rejected_term_pattern(term) for term in rejected}
+    assert patterns["конечн согласованн"].search("нет конечной согласованности")  # the matcher catches forms
+    assert not patterns["шардинг"].search("решардинг")  # and only from a word's start
+    found = [(q.id, term) for q in QUESTIONS for term, pattern in patterns.items()
+             for text in (q.text["ru"].prompt, q.text["ru"].explanation, *q.text["ru"].choices)
+             if pattern.search(text)]
+    assert not found, f"rejected Russian terms (see the glossary at the top of questions.toml): {found}"
+
+
 def test_invalid_toml_is_a_bank_error(tmp_path):
     path = tmp_path / "questions.toml"
     path.write_text("[[question]\nslug = 0\n", encoding="utf-8")
