@@ -46,6 +46,9 @@ from dspatterns.communication.queue_levelling import levelling_run, mmc_mean_wai
 from dspatterns.communication.queue_replay import BROKE, DIFFERENT, ORDER, SAME, replay_on
 from dspatterns.communication.redis_lab import CommunicationRedis, RedisMissing
 from dspatterns.communication.rpc_sequence import (
+    DEFAULT_CALLS,
+    DEFAULT_SEND_GAP,
+    DEFAULT_TIMEOUT,
     ERROR,
     RESULT,
     TIMEOUT,
@@ -376,10 +379,31 @@ def test_lowering_the_timeout_slider_times_out_another_call():
     explorer = request_response_explorer(calls=CALLS, timeout=1.5, send_gap=0.0)
     figure = only(explorer, go.FigureWidget)
     assert timeout_trace("A") not in _metas(figure) and reply_trace("A") in _metas(figure)
-    _control(explorer, widgets.FloatSlider, "timeout (s)").value = 0.3  # A's reply leaves after 0.4 s
+    traces_before = len(figure.data)
+    _control(explorer, widgets.IntSlider, "timeout (ms)").value = 300  # A's reply leaves after 0.4 s
     assert timeout_trace("A") in _metas(figure) and late_reply_trace("A") in _metas(figure)
+    assert reply_trace("A") not in _metas(figure), "A's reply slot should now hold its late reply"
     assert timeout_trace("D") in _metas(figure)
-    assert "timeout 0.3 s" in figure.layout.title.text
+    assert "timeout 300 ms" in figure.layout.title.text
+    assert len(figure.data) == traces_before, "a rerun should update the diagram's traces, not replace them"
+    run = scripted_run(CALLS, 0.3, send_gap=0.0)
+    assert [t.meta for t in figure.data] == [t.meta for t in sequence_figure(run).data], \
+        "the explorer should draw what sequence_figure draws for the same outcomes"
+
+
+def test_the_course_script_tells_its_story_by_construction_and_replays_in_a_tenth_of_a_second():
+    """The notebook's script (its run is not asserted here: a stalled CI machine may move its times, not
+    its delays): B, C, A reply in that order, A is answered before the timeout, D's reply leaves after it,
+    and the whole replay, D's late reply included, is over within 0.15 s so the explorer redraws at once."""
+    by_label = {call.label: call for call in DEFAULT_CALLS}
+    sent_at = {call.label: index * DEFAULT_SEND_GAP for index, call in enumerate(DEFAULT_CALLS)}
+    leaves = {label: sent_at[label] + call.server_delay for label, call in by_label.items()}
+    assert sorted(leaves, key=leaves.get) == ["B", "C", "A", "D"]
+    assert by_label["A"].server_delay < DEFAULT_TIMEOUT < by_label["D"].server_delay
+    assert by_label["C"].server_error is not None
+    assert leaves["D"] < 0.15
+    slider = _control(request_response_explorer(), widgets.IntSlider, "timeout (ms)")
+    assert slider.value == round(DEFAULT_TIMEOUT * 1000) and slider.max > by_label["D"].server_delay * 1000
 
 
 def test_your_correct_client_is_drawn_from_the_servers_log_and_agrees():

@@ -59,16 +59,19 @@ class ScriptedCall:
         return {"call": self.label, "value": self.value}
 
 
-# Four calls on one connection, sent 40 ms apart: replies come back B (at 40 ms), C (180 ms), A (300 ms),
-# and D's (1020 ms) only after its caller gave up at 720 ms.
+# Four calls on one connection, sent 5 ms apart: replies come back B (at 5 ms), C (20 ms), A (30 ms),
+# and D's (95 ms) only after its caller gave up at 65 ms. Milliseconds, so that a replay (which waits for
+# D's late reply too) is over in about 0.1 s and the explorer redraws at once; the margins around the
+# 50 ms timeout (A answered 20 ms before it, D's reply leaving 30 ms after it) are many times the
+# scheduling jitter of a loopback socket on an idle machine.
 DEFAULT_CALLS = (
-    ScriptedCall("A", "slow", server_delay=0.30),
+    ScriptedCall("A", "slow", server_delay=0.030),
     ScriptedCall("B", "fast", server_delay=0.0),
-    ScriptedCall("C", "fails", server_delay=0.10, server_error="no such user"),
-    ScriptedCall("D", "too slow", server_delay=0.90),
+    ScriptedCall("C", "fails", server_delay=0.010, server_error="no such user"),
+    ScriptedCall("D", "too slow", server_delay=0.080),
 )
-DEFAULT_TIMEOUT = 0.6
-DEFAULT_SEND_GAP = 0.04  # calls leave 40 ms apart, so the figure's arrows do not sit on top of each other
+DEFAULT_TIMEOUT = 0.05
+DEFAULT_SEND_GAP = 0.005  # calls leave 5 ms apart, so the figure's arrows do not sit on top of each other
 
 
 @dataclass(frozen=True)

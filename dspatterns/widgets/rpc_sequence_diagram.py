@@ -8,7 +8,8 @@ the server answers them in a different order than they were sent; the call that 
 timeout gets a cross on the client's lifeline at its deadline, and its reply, which still comes, is
 drawn dashed and grey: the client has to drop it.
 
-The slider sets the client's timeout and runs the calls again on a fresh server (under a second).
+The slider sets the client's timeout, in milliseconds, and runs the calls again on a fresh server (about
+0.1 s with the course's script, late replies included).
 Handed your class (``request_response_explorer(RpcClient)``), a toggle switches to a run of the same
 script through your client, drawn from the server's log and your calls' outcomes, and the summary lists
 every call where your client's outcome differs from the course driver's.
@@ -57,60 +58,79 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 3)
 
 
-def _arrow(x, y, *, colour, meta, dash="solid", width=2.0, text=None, text_at_end=False, hover=""):
+def _arrow(x, y, *, colour, meta, dash="solid", width=2.0, text=None, text_at_end=False, hover="") -> dict:
     """A line with an arrowhead at its end, ``text`` beside its start or its end, outside the lifelines.
 
     Labels at the client (x = 0) go to its left, labels at the server (x = 1) to its right, so a request
     and a reply at the same instant do not write over each other.
     """
     labelled_x = x[1] if text_at_end else x[0]
-    return go.Scatter(
+    return dict(
         x=list(x), y=[_ms(v) for v in y], mode="lines+markers+text" if text else "lines+markers",
         line=dict(color=colour, dash=dash, width=width),
         marker=dict(symbol="arrow", size=[0, 13], angleref="previous", color=colour),
         text=["", text or ""] if text_at_end else [text or "", ""],
         textposition="middle left" if labelled_x == 0 else "middle right",
-        textfont=dict(color=colour), meta=meta, name=meta, showlegend=False,
+        textfont=dict(color=colour), meta=meta, name=meta, visible=True,
         hovertemplate=hover + "<extra></extra>",
     )
 
 
-def sequence_figure(run: SequenceRun) -> go.Figure:
-    """A plain ``go.Figure`` of one run (``scripted_run(...)``)."""
-    figure = go.Figure()
+# A slot that this run leaves empty: hidden, nameless and pointless, so that every run of the same calls has
+# the same traces in the same order and a new run redraws as one update of them (one message, one redraw).
+_UNUSED_ARROW = dict(x=[], y=[], mode="lines+markers", text=[], meta=None, name=None, visible=False,
+                     hovertemplate=None)
+_UNUSED_CROSS = dict(x=[], y=[], text=[], meta=None, name=None, visible=False, hovertemplate=None)
+
+
+def sequence_slots(run: SequenceRun) -> list[dict]:
+    """The diagram's traces as plotly properties: two lifelines, then per call a request, a reply and a cross.
+
+    The reply slot holds the call's reply (solid, in its outcome's colour) or its late reply (dashed grey);
+    the cross marks a timeout. Slots a call does not need are hidden (``_UNUSED_*``), so the list's length
+    and the kinds in it depend on the number of calls only.
+    """
     ends = [v for call in run.calls for v in (call.sent, call.arrived, call.replied, call.settled,
                                               call.late_reply_read) if v is not None]
-    bottom = max(ends, default=1.0) * 1.08 + 0.02
-    for x, name in ((0, "client lifeline"), (1, "server lifeline")):
-        figure.add_trace(go.Scatter(x=[x, x], y=[0, _ms(bottom)], mode="lines", meta=name, name=name,
-                                    line=dict(color="#424242", width=1), showlegend=False, hoverinfo="skip"))
+    bottom = max(ends, default=0.1) * 1.1
+    slots = [dict(x=[x, x], y=[0, _ms(bottom)], mode="lines", meta=name, name=name,
+                  line=dict(color="#424242", width=1), hoverinfo="skip")
+             for x, name in ((0, "client lifeline"), (1, "server lifeline"))]
     for index, call in enumerate(run.calls):
         colour = CALL_COLOURS[index % len(CALL_COLOURS)]
+        request = reply = cross = None
         if call.arrived is not None:
-            figure.add_trace(_arrow(
+            request = _arrow(
                 (0, 1), (call.sent, call.arrived), colour=colour, meta=request_trace(call.label),
                 text=f" {call.label}: request id {call.id}", text_at_end=True,
-                hover=f"{call.label}: request id {call.id} sent at %{{y:.1f}} ms"))
+                hover=f"{call.label}: request id {call.id} sent at %{{y:.1f}} ms")
         if call.outcome == TIMEOUT:
-            figure.add_trace(go.Scatter(
+            cross = dict(
                 x=[0], y=[_ms(call.deadline)], mode="markers+text", meta=timeout_trace(call.label),
-                name=timeout_trace(call.label), showlegend=False,
+                name=timeout_trace(call.label), visible=True,
                 marker=dict(symbol="x", size=14, color="#c62828"), text=[f"{call.label} timed out "],
                 textposition="middle left",
-                hovertemplate=f"{call.label}: gave up after {run.timeout:g} s (TimeoutError)<extra></extra>"))
+                hovertemplate=f"{call.label}: gave up after {_ms(run.timeout):g} ms (TimeoutError)<extra></extra>")
             if call.replied is not None:
                 read = call.late_reply_read if call.late_reply_read is not None else call.replied
-                figure.add_trace(_arrow(
+                reply = _arrow(
                     (1, 0), (call.replied, read), colour=COLOURS[TIMEOUT], dash="dash", width=1.5,
                     meta=late_reply_trace(call.label), text=f" {call.label}: late reply, dropped",
-                    hover=f"{call.label}: late reply at %{{y:.1f}} ms, dropped by the client"))
+                    hover=f"{call.label}: late reply at %{{y:.1f}} ms, dropped by the client")
         elif call.replied is not None and call.settled is not None:
             shown = "error: " + str(call.value) if call.outcome == ERROR else "result"
-            figure.add_trace(_arrow(
+            reply = _arrow(
                 (1, 0), (call.replied, call.settled), colour=COLOURS.get(call.outcome, colour),
                 meta=reply_trace(call.label), text_at_end=True,
                 text=f"{call.label} gets {'RpcError' if call.outcome == ERROR else 'its result'} ",
-                hover=f"{call.label}: {html.escape(shown)} back at %{{y:.1f}} ms"))
+                hover=f"{call.label}: {html.escape(shown)} back at %{{y:.1f}} ms")
+        slots += [request or _UNUSED_ARROW, reply or _UNUSED_ARROW, cross or _UNUSED_CROSS]
+    return slots
+
+
+def sequence_figure(run: SequenceRun) -> go.Figure:
+    """A plain ``go.Figure`` of one run (``scripted_run(...)``)."""
+    figure = go.Figure([go.Scatter(**slot, showlegend=False) for slot in sequence_slots(run)])
     figure.update_layout(
         title=_title(run), height=480, margin=dict(l=90, r=30, t=60, b=40), template="plotly_white",
         xaxis=dict(range=[-0.7, 1.55], tickvals=[0, 1], ticktext=["client", "server"], showgrid=False,
@@ -124,7 +144,7 @@ def _title(run: SequenceRun) -> str:
     order = ", ".join(run.reply_order())
     timed_out = [call.label for call in run.calls if call.outcome == TIMEOUT]
     gave_up = f"; {', '.join(timed_out)} timed out" if timed_out else ""
-    return f"{run.client}, timeout {run.timeout:g} s: replies left in the order {order}{gave_up}"
+    return f"{run.client}, timeout {_ms(run.timeout):g} ms: replies left in the order {order}{gave_up}"
 
 
 def sequence_summary(run: SequenceRun, reference: SequenceRun | None = None) -> str:
@@ -150,29 +170,45 @@ def sequence_summary(run: SequenceRun, reference: SequenceRun | None = None) -> 
     return text
 
 
+def timeout_slider_ms(calls, timeout: float) -> widgets.IntSlider:
+    """Timeouts in 10 ms steps from 10 ms to half again the slowest call's delay, so every call can come back."""
+    slowest = max((call.server_delay for call in calls), default=0.0)
+    top = max(_ms(timeout), 1.5 * _ms(slowest), 20)
+    return widgets.IntSlider(value=round(_ms(timeout)), min=10, max=int(-(-top // 10) * 10), step=10,
+                             description="timeout (ms)", continuous_update=False,
+                             style={"description_width": "initial"})
+
+
 def request_response_explorer(client_class: type | None = None, *, calls=DEFAULT_CALLS,
                               timeout: float = DEFAULT_TIMEOUT, send_gap: float = DEFAULT_SEND_GAP) -> widgets.VBox:
-    """The timeout slider, the diagram and a summary; with ``client_class``, a toggle to your client's run."""
-    slider = widgets.FloatSlider(value=timeout, min=0.2, max=1.5, step=0.1, description="timeout (s)",
-                                 continuous_update=False, style={"description_width": "initial"})
+    """The timeout slider (ms), the diagram and a summary; with ``client_class``, a toggle to your client's run.
+
+    A change reruns the calls and then updates the diagram's traces in place, in one batch: the figure has
+    the same slots for every run of the same calls (``sequence_slots``), so the browser redraws once.
+    """
+    slider = timeout_slider_ms(calls, timeout)
     toggle = widgets.ToggleButtons(options=[COURSE, YOURS] if client_class is not None else [COURSE],
                                    value=COURSE, description="client")
-    figure = go.FigureWidget()
     summary = widgets.HTML()
 
-    def redraw(_=None) -> None:
-        reference = scripted_run(calls, slider.value, send_gap=send_gap)
+    def shown_run() -> SequenceRun:
+        """The run to draw (yours, if toggled), after writing the summary against the course driver's."""
+        reference = scripted_run(calls, slider.value / 1000.0, send_gap=send_gap)
         run = reference
         if toggle.value == YOURS:
-            run = scripted_run(calls, slider.value, client_class=client_class, send_gap=send_gap)
-        fresh = sequence_figure(run)
-        with figure.batch_update():
-            figure.data = ()
-            figure.add_traces(list(fresh.data))
-            figure.layout = fresh.layout
+            run = scripted_run(calls, slider.value / 1000.0, client_class=client_class, send_gap=send_gap)
         summary.value = sequence_summary(run, reference if toggle.value == YOURS else None)
+        return run
 
-    redraw()
+    figure = go.FigureWidget(sequence_figure(shown_run()))
+
+    def redraw(_=None) -> None:
+        run = shown_run()
+        with figure.batch_update():
+            for trace, slot in zip(figure.data, sequence_slots(run)):
+                trace.update(slot)
+            figure.layout.title.text = _title(run)
+
     slider.observe(redraw, names="value")
     toggle.observe(redraw, names="value")
     controls = [slider] + ([toggle] if client_class is not None else [])
