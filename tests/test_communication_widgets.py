@@ -611,8 +611,11 @@ def test_more_consumers_and_smaller_bursts_lower_the_depth_drawn():
     explorer = levelling_explorer()
     figure = only(explorer, go.FigureWidget)
     before = max(_trace(figure, "depth").y)
+    traces = figure.data
     _control(explorer, widgets.IntSlider, "consumers").value = 6
     assert tuple(_trace(figure, "depth").y) == levelling_run(10, 6, seed=4).depths
+    assert all(new is old for new, old in zip(figure.data, traces, strict=True)), "traces updated, not replaced"
+    assert f"peak depth {levelling_run(10, 6, seed=4).peak_depth}," in figure.layout.title.text
     assert max(_trace(figure, "depth").y) < before
     _control(explorer, widgets.IntSlider, "burst size").value = 1
     assert max(_trace(figure, "depth").y) < levelling_run(10, 6, seed=4).peak_depth
@@ -646,6 +649,7 @@ def test_the_redelivery_sliders_rerun_the_model():
     assert list(_trace(figure, "dead letter").y) == list(run.dead_letters) and len(run.dead_letters) > 1
     _control(explorer, widgets.FloatSlider, "visibility timeout (s)").value = 2.0
     assert len(_trace(figure, "late ack (ignored)").x) > 0, "work of 1 to 3 s outlasts a 2 s timeout"
+    assert "visibility timeout 2 s" in figure.layout.title.text
 
 
 @pytest.mark.parametrize("queue_class", [BackOfTheLineQueue, InPlaceQueue])
@@ -653,8 +657,10 @@ def test_a_correct_work_queue_keeps_step_with_the_model_in_the_notebooks_scenari
     result = replay_on(queue_class, redelivery_run(seed=REDELIVERY_SEED, poison=POISON))
     assert result.verdict == SAME, result
     assert result.dead_letters == (3,)
-    text = only(redelivery_explorer(queue_class), widgets.HTML).value
+    explorer = redelivery_explorer(queue_class)
+    text = only(explorer, widgets.HTML).value
     assert "agreed with the model at all" in text, text
+    assert _trace(only(explorer, go.FigureWidget), "first difference").visible is False, "no difference: no line"
 
 
 def test_a_queue_that_rejoins_at_the_back_agrees_on_every_seed():
@@ -716,7 +722,7 @@ def test_a_buggy_queue_is_shown_the_first_instant_it_differs(mutant):
     assert result.verdict == DIFFERENT and result.at_time is not None, result
     explorer = redelivery_explorer(mutant)
     marker = _trace(only(explorer, go.FigureWidget), "first difference")
-    assert list(marker.x) == [result.at_time, result.at_time]
+    assert list(marker.x) == [result.at_time, result.at_time] and marker.visible is True
     assert "differs from the model" in only(explorer, widgets.HTML).value
 
 
