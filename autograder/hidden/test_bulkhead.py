@@ -223,18 +223,30 @@ class TestWaiting:
         expect_equal(bulkhead.active, 0, "active after both calls returned")
 
     def test_several_waiters_all_get_through(self, impl):
-        """waiting calls take slots as they free: 6 calls on Bulkhead(2, max_wait=8) all run, 2 at a time"""
+        """waiting calls take slots as they free, never more than the limit: 2 calls hold Bulkhead(2, max_wait=8) while 4 wait; when both finish, 2 waiters run, then the other 2"""
         bulkhead = impl.Bulkhead(2, max_wait=8.0)
-        meter = Meter(hold=0.05)
-        calls = [Background(lambda: bulkhead.call(only_callable(meter))) for _ in range(6)]
-        for call in calls:
-            call.join(15)
-        outcomes = Counter(call.describe() for call in calls)
-        expect(all(call.result == "done" for call in calls),
-               f"6 calls of 0.05 s each started together on Bulkhead(2, max_wait=8): every one "
+        first, second = Gate(), Gate()
+        holders = fill(bulkhead, 2, first)
+        waiters = []
+        try:
+            waiters = [Background(lambda: bulkhead.call(only_callable(second))) for _ in range(4)]
+            # The four find both slots taken and wait. Then both slots free at once: a bulkhead that
+            # lets every woken waiter in (an `if` where a `while` belongs around Condition.wait) now
+            # lets four in, where two may run. Held inside the second gate, they cannot leave early.
+            time.sleep(SETTLE / 2)
+            first.release()
+            wait_until(lambda: second.inside > 2, SETTLE / 2)
+            inside_at_once = second.inside
+        finally:
+            finish(holders + waiters, first, second)
+        expect(inside_at_once <= 2, f"Bulkhead(2): two calls finished while four waited, and then "
+                                    f"{inside_at_once} of the waiters ran at once; only 2 slots had freed "
+                                    "(a woken waiter must check again that a slot is free)")
+        outcomes = Counter(call.describe() for call in holders + waiters)
+        expect(all(call.result == "through the gate" for call in holders + waiters),
+               f"6 calls on Bulkhead(2, max_wait=8), 2 holding their slots while 4 waited: every one "
                f"should get a slot within max_wait, got "
                + "; ".join(f"{n} x {what}" for what, n in outcomes.items()))
-        expect(meter.peak <= 2, f"{meter.peak} calls ran at once in a Bulkhead(2)")
 
     def test_gives_up_after_max_wait(self, impl):
         """a call that gets no slot within max_wait raises BulkheadFullError, after waiting, without calling func"""
