@@ -28,10 +28,13 @@ from dspatterns.caching.invalidation import (
     simulate_invalidation,
 )
 from dspatterns.widgets.invalidation_demo import (
+    FRESH_HIT,
+    MISS_READ,
     STALE_OLD,
     STALE_RACE,
     invalidation_explorer,
     race_figure,
+    read_category,
     stale_counts_figure,
     stale_read_figure,
 )
@@ -134,6 +137,12 @@ def test_the_figures_draw_the_model_s_reads():
     stale_race = next(t for t in timeline.data if t.meta == STALE_RACE)
     expected = sum(1 for run in runs for read in run.reads if read.key == "k0" and read.stale)
     assert len(stale_old.x) + len(stale_race.x) == expected
+    # Every other read of k0 is drawn once: a grey mark per miss, the fresh hits as counts per bin and row.
+    misses, fresh = (next(t for t in timeline.data if t.meta == name) for name in (MISS_READ, FRESH_HIT))
+    for row, run in enumerate(runs, start=1):
+        reads = [read for read in run.reads if read.key == "k0" and not read.stale]
+        assert sum(n or 0 for n in fresh.z[row - 1]) + list(misses.y).count(row) == len(reads)
+        assert sum(n or 0 for n in fresh.z[row - 1]) == sum(read_category(read) == FRESH_HIT for read in reads)
     counts = stale_counts_figure(runs)
     assert [sum(pair) for pair in zip(*(trace.y for trace in counts.data))] == [run.stale_reads for run in runs]
     race = race_figure()

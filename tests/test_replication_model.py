@@ -28,6 +28,7 @@ from dspatterns.scaling.replication import (
 )
 from dspatterns.widgets.replica_timeline import (
     EVEN_SHARE_TRACE,
+    FRESH,
     MISSED_OWN,
     STALE,
     WRITES_TRACE,
@@ -230,8 +231,9 @@ def test_static_timeline_carries_every_read_and_write():
     assert isinstance(figure, go.Figure) and not isinstance(figure, go.FigureWidget)
     assert len(by_meta(figure, WRITES_TRACE).x) == len(left.writes)
     for panel, run in (("left", left), ("right", right)):
-        panel_traces = [t for t in figure.data if t.meta.startswith(panel + ": ")]
-        assert sum(len(t.x) for t in panel_traces) == len(run.reads)
+        fresh = by_meta(figure, f"{panel}: {FRESH}")  # shaded: fresh reads counted per server and bin
+        assert sum(n or 0 for row in fresh.z for n in row) == len(run.reads) - run.stale_reads
+        assert len(fresh.z) == len(run.servers)
         assert len(by_meta(figure, f"{panel}: {STALE}").x) + len(by_meta(figure, f"{panel}: {MISSED_OWN}").x) \
             == run.stale_reads
     assert len(by_meta(figure, f"left: {MISSED_OWN}").x) == left.missed_own_writes > 0

@@ -23,7 +23,9 @@ from dspatterns.resilience.trickle_server import (
     Span,
 )
 from dspatterns.widgets.backoff_explorer import (
+    PLAIN_RETRIES_TRACE,
     PLAIN_TRACE,
+    RETRIES_TRACE,
     SAMPLES_TRACE,
     TRACE_NAMES,
     backoff_explorer,
@@ -102,6 +104,18 @@ def test_static_backoff_figure_matches_the_schedule():
     assert len(by_name[SAMPLES_TRACE].y) == 50 * 5
     assert max(by_name[SAMPLES_TRACE].y) <= 8.0
     assert "between" in backoff_summary("exponential", "full", base=1.0, cap=8.0, attempts=6)
+
+
+def test_the_bottom_panel_counts_every_retry_of_the_crowd_once():
+    figure = backoff_figure("exponential", "full", base=1.0, cap=30.0, attempts=7, samples=200)
+    by_name = {t.name: t for t in figure.data}
+    crowd, plain = by_name[RETRIES_TRACE], by_name[PLAIN_RETRIES_TRACE]
+    assert sum(crowd.y) == sum(plain.y) == 200 * 6
+    # Without jitter the whole crowd comes back in one bin per retry; with full jitter it spreads out.
+    assert list(plain.y) == [200] * 6 and len(crowd.x) > 20
+    width = crowd.width[0]
+    assert width in (0.5, 1.0, 2.0) and "per %g s" % width in figure.layout.annotations[1].text
+    assert all(x % width == 0 for x in plain.x)
 
 
 # --- retry storm figures ---------------------------------------------------------------------------

@@ -1,9 +1,12 @@
 """Stale reads under four invalidation strategies, on the same requests, and the classic cache-aside race.
 
 ``stale_read_figure`` answers "which reads return an old value, and when?": one row per strategy, a
-tick per read of one key (green: a fresh hit, grey: a miss that read the database, orange: a hit on
-an entry that a write made old and nothing has removed yet, red: a hit on an old value that came back
-*after* the delete, the race), with the key's writes marked on top. ``stale_counts_figure`` counts the
+mark per read of one key (grey: a miss that read the database, orange: a hit on an entry that a write
+made old and nothing has removed yet, red: a hit on an old value that came back *after* the delete, the
+race), with the key's writes marked on top. The fresh hits, most of the reads, are green shading counted
+per half second (``fresh_bin``): a minute of reads is some 1,400 of them, and shading instead of a tick
+each is what lets the explorer redraw within 200 ms in the browser (``benchmarks/widget_reaction.py``).
+The scripted race, a few reads, draws a tick per fresh hit (``fresh_bin=None``). ``stale_counts_figure`` counts the
 stale reads of every key by cause. ``race_figure`` draws the scripted race of ``classic_race``, where
 one slow reader puts version 1 back after the writer's delete, and versioned keys shrug it off.
 
@@ -39,6 +42,8 @@ STYLE = {
     STALE_RACE: {"symbol": "x-thin-open", "size": 11, "color": "#c62828", "line": {"width": 2}},
 }
 CAUSE_COLOURS = {NOT_INVALIDATED: "#ef6c00", REPOPULATED: "#c62828"}
+FRESH_BIN = 0.5  # seconds: on a workload, fresh hits are shaded by how many fell in each such bin
+FRESH_SHADES = [[0.0, "#f1f8e9"], [1.0, "#81c784"]]
 
 
 def read_category(read: ReadResult) -> str:
@@ -47,12 +52,22 @@ def read_category(read: ReadResult) -> str:
     return FRESH_HIT if read.outcome == HIT else MISS_READ
 
 
-def stale_read_figure(runs: Sequence[InvalidationRun], *, key: str = "k0", title: str | None = None) -> go.Figure:
-    """A row per strategy with every read of ``key``; the runs must replay the same requests."""
+def stale_read_figure(runs: Sequence[InvalidationRun], *, key: str = "k0", title: str | None = None,
+                      fresh_bin: float | None = FRESH_BIN) -> go.Figure:
+    """A row per strategy with every read of ``key``; the runs must replay the same requests.
+
+    ``fresh_bin``: shade the fresh hits by their count per bin of that many seconds (None: a tick each).
+    """
     _check_same_requests(runs)
     figure = go.Figure()
-    series = _timeline_series(runs, key)
+    series = _timeline_series(runs, key, fresh_bin)
     for outcome in OUTCOMES:
+        if outcome == FRESH_HIT and fresh_bin is not None:
+            figure.add_trace(go.Heatmap(
+                name=f"{FRESH_HIT}s (shaded by count per {fresh_bin:g} s)", meta=FRESH_HIT, showlegend=True,
+                colorscale=FRESH_SHADES, showscale=False, zmin=0, xgap=1,
+                hovertemplate="%{text}<extra>" + FRESH_HIT + "s</extra>", **series[FRESH_HIT]))
+            continue
         figure.add_trace(go.Scatter(name=outcome, meta=outcome, mode="markers", marker=STYLE[outcome],
                                     hovertemplate="%{text}<extra>" + outcome + "</extra>", **series[outcome]))
     figure.add_trace(go.Scatter(name=WRITES_TRACE, meta=WRITES_TRACE, mode="markers",
@@ -93,7 +108,7 @@ def invalidation_summary(runs: Sequence[InvalidationRun]) -> str:
 def race_figure(strategies: Sequence[str] = STRATEGIES, *, ttl: float = 6.0, pause: float = 2.0) -> go.Figure:
     """The scripted race of ``classic_race`` under each strategy, with its three moments marked."""
     runs = [classic_race(strategy, ttl=ttl, pause=pause) for strategy in strategies]
-    figure = stale_read_figure(runs, key="k", title=(
+    figure = stale_read_figure(runs, key="k", fresh_bin=None, title=(
         f"The cache-aside race: reader A misses at 1.0 s, the write commits at 1.5 s, A stores version 1 "
         f"at {1.0 + pause:g} s; ttl {ttl:g} s"))
     for time, text in ((1.0, "A misses, reads v1"), (1.5, "write v2, delete"), (1.0 + pause, "A stores v1")):
@@ -160,11 +175,14 @@ def invalidation_explorer(
     return widgets.VBox([controls, summary, timeline, counts])
 
 
-def _timeline_series(runs: Sequence[InvalidationRun], key: str) -> dict[str, dict]:
+def _timeline_series(runs: Sequence[InvalidationRun], key: str, fresh_bin: float | None = FRESH_BIN
+                     ) -> dict[str, dict]:
     series = {outcome: {"x": [], "y": [], "text": []} for outcome in OUTCOMES}
+    if fresh_bin is not None:
+        series[FRESH_HIT] = _fresh_shading(runs, key, fresh_bin)
     for row, run in enumerate(runs, start=1):
         for read in run.reads:
-            if read.key != key:
+            if read.key != key or (fresh_bin is not None and read_category(read) == FRESH_HIT):
                 continue
             data = series[read_category(read)]
             data["x"].append(read.time)
@@ -174,6 +192,23 @@ def _timeline_series(runs: Sequence[InvalidationRun], key: str) -> dict[str, dic
     writes = [write.time for write in runs[0].writes if write.key == key]
     series[WRITES_TRACE] = {"x": writes, "y": [0] * len(writes)}
     return series
+
+
+def _fresh_shading(runs: Sequence[InvalidationRun], key: str, width: float) -> dict:
+    """Fresh hits of ``key`` per strategy row and bin of ``width`` seconds, as a heatmap (None: none)."""
+    bins = max(1, round(runs[0].duration / width))
+    counts = [[0] * bins for _ in runs]
+    for row, run in enumerate(runs):
+        for read in run.reads:
+            if read.key == key and read_category(read) == FRESH_HIT:
+                counts[row][min(int(read.time // width), bins - 1)] += 1
+    starts = [i * width for i in range(bins)]
+    return {
+        "x": [start + width / 2 for start in starts], "y": list(range(1, len(runs) + 1)),
+        "z": [[n or None for n in row] for row in counts],
+        "text": [[f"{run.strategy}: {n} fresh hit{'s' * (n != 1)}, t={start:g}-{start + width:g} s"
+                  for n, start in zip(row, starts)] for run, row in zip(runs, counts)],
+    }
 
 
 def _count_series(runs: Sequence[InvalidationRun]) -> dict[str, dict]:

@@ -3,8 +3,10 @@
 The timeline answers "what does replication lag do to reads?". Its top panel is the lag counted in
 writes: how many writes the primary has that each replica has not applied yet (on average the write
 rate times the lag), with every write marked. Below it, the same reads under two policies side by side,
-one row per server: a tick per read, orange when it returned an older value than the primary holds,
-a red cross when the value was older than the session's *own* last write. The bar chart beside it is the
+one row per server: an orange tick per read that returned an older value than the primary holds, a red
+cross when the value was older than the session's *own* last write, and the fresh reads as green shading,
+counted per half second (the fresh reads are most of them, and shading 900 of them rather than drawing a
+tick each is what lets the explorer redraw within 200 ms in the browser: ``benchmarks/widget_reaction.py``). The bar chart beside it is the
 read share: how much of the read traffic each server carried under each policy.
 
 The figure functions return plain ``go.Figure`` objects, so they render without a live kernel and can be
@@ -34,13 +36,14 @@ EVEN_SHARE_TRACE = "an even split over the replicas"
 FRESH, STALE, MISSED_OWN = "fresh read", "stale read", "stale: missed the session's own write"
 READ_OUTCOMES = (FRESH, STALE, MISSED_OWN)
 OUTCOME_STYLE = {
-    FRESH: {"symbol": "line-ns-open", "size": 10, "color": "#2e7d32", "line": {"width": 1}},
     STALE: {"symbol": "line-ns-open", "size": 14, "color": "#ef6c00", "line": {"width": 2}},
     MISSED_OWN: {"symbol": "x-thin-open", "size": 11, "color": "#c62828", "line": {"width": 2}},
 }
 REPLICA_COLOURS = ("#1565c0", "#6a1b9a", "#00838f", "#9e9d24", "#5d4037")
 POLICY_COLOURS = {ANY_REPLICA: "#90a4ae", READ_YOUR_WRITES: "#1565c0", MONOTONIC_SESSIONS: "#6a1b9a"}
 PANELS = ("left", "right")
+FRESH_BIN = 0.5  # seconds: the fresh reads are shaded by how many a server served in each such bin
+FRESH_SHADES = [[0.0, "#f1f8e9"], [1.0, "#81c784"]]
 
 
 def replica_timeline_figure(left: ReplicationRun, right: ReplicationRun, *, title: str | None = None) -> go.Figure:
@@ -71,10 +74,15 @@ def replica_timeline_figure(left: ReplicationRun, right: ReplicationRun, *, titl
         hovertemplate="%{text}<extra>write</extra>", **series[WRITES_TRACE],
     ), row=1, col=1)
     for column, panel in enumerate(PANELS, start=1):
-        for outcome in READ_OUTCOMES:
+        figure.add_trace(go.Heatmap(
+            name=f"{FRESH}s (shaded by count per {FRESH_BIN:g} s)", meta=_read_key(panel, FRESH),
+            legendgroup=FRESH, showlegend=column == 1, colorscale=FRESH_SHADES, showscale=False, zmin=0,
+            xgap=1, hovertemplate="%{text}<extra>" + FRESH + "s</extra>", **series[_read_key(panel, FRESH)],
+        ), row=2, col=column)
+        for outcome in (STALE, MISSED_OWN):
             figure.add_trace(go.Scatter(
                 name=outcome, meta=_read_key(panel, outcome), mode="markers", legendgroup=outcome,
-                legendgrouptitle_text="reads" if outcome == FRESH else None, showlegend=column == 1,
+                legendgrouptitle_text="stale reads" if outcome == STALE else None, showlegend=column == 1,
                 marker=OUTCOME_STYLE[outcome], hovertemplate="%{text}<extra>" + outcome + "</extra>",
                 **series[_read_key(panel, outcome)],
             ), row=2, col=column)
@@ -224,13 +232,30 @@ def _timeline_series(left: ReplicationRun, right: ReplicationRun) -> dict[str, d
     }
     rows = {server: row for row, server in enumerate(left.servers)}
     for panel, run in zip(PANELS, (left, right)):
-        for outcome in READ_OUTCOMES:
+        series[_read_key(panel, FRESH)] = _fresh_shading(run, rows)
+        for outcome in (STALE, MISSED_OWN):
             reads = [read for read in run.reads if read_outcome(read) == outcome]
             series[_read_key(panel, outcome)] = {
                 "x": [read.time for read in reads], "y": [rows[read.server] for read in reads],
                 "text": [_read_hover(read, run) for read in reads],
             }
     return series
+
+
+def _fresh_shading(run: ReplicationRun, rows: dict[str, int]) -> dict:
+    """The fresh reads per server and bin of ``FRESH_BIN`` seconds, as a heatmap's z (None: no fresh read)."""
+    bins = max(1, round(run.duration / FRESH_BIN))
+    counts = [[0] * bins for _ in rows]
+    for read in run.reads:
+        if read_outcome(read) == FRESH:
+            counts[rows[read.server]][min(int(read.time // FRESH_BIN), bins - 1)] += 1
+    starts = [i * FRESH_BIN for i in range(bins)]
+    return {
+        "x": [start + FRESH_BIN / 2 for start in starts], "y": list(range(len(rows))),
+        "z": [[n or None for n in row] for row in counts],
+        "text": [[f"{n} fresh read{'s' * (n != 1)} from {server}, t={start:g}-{start + FRESH_BIN:g} s"
+                  for n, start in zip(row, starts)] for server, row in zip(rows, counts)],
+    }
 
 
 def _share_series(runs) -> dict[str, dict]:
