@@ -13,6 +13,7 @@ import pytest
 
 from autograder.testkit import ScratchCourse, filled_notebook, graded_cells
 from autograder.exercises import EXERCISES, ROOT
+import student_leaks
 
 ASSIGNMENTS = sorted({exercise.assignment for exercise in EXERCISES.values()})
 MUTANTS = [(name, mutant) for name, exercise in sorted(EXERCISES.items())
@@ -166,31 +167,10 @@ def test_release_matches_nbgrader_generate(graded_course, assignment):
                                f"`nbgrader generate_assignment {assignment} --force` and commit")
 
 
-def _solution_lines() -> set[str]:
-    """Distinctive lines of every reference solution (inside BEGIN/END SOLUTION regions): long
-    ones that appear nowhere outside a solution region (a line such as `except Exception as exc:`
-    in one solution may also be in another notebook's visible checks, which students do get)."""
-    found, shown = set(), set()
-    for path in (ROOT / "solutions").rglob("*.ipynb"):
-        for cell in nbformat.read(path, 4).cells:
-            inside = hidden = False
-            for line in cell.source.splitlines():
-                marker = line.strip()
-                if marker in ("### BEGIN SOLUTION", "### END SOLUTION"):
-                    inside = marker == "### BEGIN SOLUTION"
-                elif marker in ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"):
-                    hidden = marker == "### BEGIN HIDDEN TESTS"
-                elif inside and len(marker) >= 24 and not marker.startswith(("#", '"""')):
-                    found.add(marker)
-                elif not inside and not hidden:
-                    shown.add(marker)
-    return found - shown
-
-
 def test_release_carries_no_solution_or_hidden_tests():
     files = [p for p in (ROOT / "exercises").rglob("*") if p.is_file()]
     assert files, "exercises/ is empty"
-    solution_lines = _solution_lines()
+    solution_lines = student_leaks.solution_lines()
     assert len(solution_lines) > 20, "found too few solution lines to make this check meaningful"
     for path in files:
         text = path.read_text()

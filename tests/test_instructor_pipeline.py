@@ -22,6 +22,7 @@ import pytest
 from autograder.testkit import ScratchCourse
 from autograder.exercises import EXERCISES, ROOT
 from crafted import CASES, reference
+import student_leaks
 
 pytestmark = pytest.mark.slow
 
@@ -167,16 +168,9 @@ def test_only_real_edits_are_reported_as_changed_cells(graded_class):
 
 def test_canary_in_hidden_suites_never_reaches_students(graded_class):
     course, output, *_ = graded_class
-    canaries = {}
-    for name, exercise in EXERCISES.items():
-        text = exercise.hidden_suite.read_text()
-        found = [w for w in text.split() if w.startswith("DSP-CANARY-")]
-        assert found, f"{exercise.hidden_suite.name} carries no canary"
-        canaries[name] = found[0].strip("\"':")
+    canaries = student_leaks.canaries()
     public = "".join(p.read_text() for p in (ROOT / "exercises").rglob("*.ipynb"))
-    hidden_lines = {line.strip() for e in EXERCISES.values()
-                    for line in e.hidden_suite.read_text().splitlines()
-                    if len(line.strip()) >= 40 and line.strip() not in public}
+    hidden_lines = student_leaks.hidden_suite_lines(public)
     received = [output]
     received += [p.read_text() for p in (course.root / "instructor" / "feedback").rglob("*.html")]
     received += [p.read_text() for p in (course.root / "instructor" / "autograded").rglob("*.ipynb")]
