@@ -1,6 +1,6 @@
 """Command line: ``python -m autograder check EXERCISE [--impl PATH | --mutant NAME]`` (neither:
-the reference), ``mutants EXERCISE``, ``grade``, ``export-lms``, ``flashcards``, ``review-notebook``
-(and, internally, ``judge``)."""
+the reference), ``mutants EXERCISE``, ``grade``, ``export-lms``, ``flashcards``, ``review-notebook``,
+``student-edition`` (and, internally, ``judge``)."""
 from __future__ import annotations
 
 import argparse
@@ -74,6 +74,12 @@ def main(argv=None) -> int:
     lms_cmd.add_argument("--canvas-assignment", action="append", metavar="NAME=ID",
                          help="an existing Canvas assignment's id for an assignment (repeatable)")
     lms_cmd.add_argument("--course", default=None, help="the course folder (default: this one)")
+    edition_cmd = commands.add_parser("student-edition", help="export what students need (course, released "
+                                      "exercises, dspatterns, environment and Binder files, a README) and "
+                                      "nothing else: no solutions, hidden suites or instructor state")
+    edition_cmd.add_argument("out", help="the folder to write (new or empty)")
+    edition_cmd.add_argument("--git", action="store_true", help="make OUT a git repository with one commit")
+    edition_cmd.add_argument("--force", action="store_true", help="delete a non-empty OUT's contents first")
     commands.add_parser("review-notebook", help="write the review's source notebook, the course's "
                         "practice questions and the review's alternatives from the question bank")
     args = parser.parse_args(argv)
@@ -87,6 +93,9 @@ def main(argv=None) -> int:
     if args.command == "flashcards":
         from .flashcards import run as build_flashcards
         return build_flashcards(args.out, args.lang, args.bank)
+    if args.command == "student-edition":
+        from .student_edition import run as build_edition
+        return build_edition(args.out, git=args.git, force=args.force)
     if args.command == "review-notebook":
         return write_review_files()
     try:

@@ -12,6 +12,9 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# Session fixtures shared across test files: one student edition and one venv made from it.
+pytest_plugins = ["student_edition_fixtures"]
+
 
 def skip_without_redis() -> None:
     """Skips the test when no redis-server binary is installed. Only a missing binary skips: a server
