@@ -65,7 +65,7 @@ INSTRUCTOR_ONLY_PACKAGES = {
     "hypothesis": "the hidden suites' property-based checks",
     "nbval": "runs the course notebooks as the project's tests",
     "playwright": "drives the browser in the project's tests",
-    "pyyaml": "the project's tests read environment.yml with it",
+    "pyyaml": "the project's tests read environment.yml with it (jupyter-events still brings it in)",
 }
 
 # Binder's apt.txt: Ubuntu's package names (the same as Debian's, which ./run installs). zookeeperd
@@ -340,9 +340,9 @@ nbgrader submit resilience --course dspatterns --Exchange.root=/path/the/instruc
 ```
 
 In JupyterLab the Assignments tab fetches and submits, and the Validate button validates the open
-notebook. `./run validate {example}` validates a notebook of this folder. Validating runs the
-visible checks only; your grade comes from the instructor's tests. Where your course hands work in
-another way (an LMS upload, a git repository), submit the notebooks as it says.
+notebook; `./run validate {example}` validates a notebook of this folder.
+Validating runs the visible checks only; your grade comes from the instructor's tests. Where your
+course hands work in another way (an LMS upload, a git repository), submit the notebooks as it says.
 
 ## Syllabus
 

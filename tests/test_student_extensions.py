@@ -46,21 +46,24 @@ def get(url: str) -> tuple[int, str]:
         return error.code, error.read().decode(errors="replace")
 
 
-def served(tmp_path: Path, config_path: list[Path]) -> dict:
+def served(tmp_path: Path, config_path: list[Path], *, launcher: tuple[str, ...] = (), jupyter: Path | None = None,
+           root: Path = ROOT, base_env: dict | None = None, extra_urls: tuple[str, ...] = ()) -> dict:
     """Starts `jupyter lab` (no browser) with ``config_path`` as JUPYTER_CONFIG_PATH and a private user
-    config folder; the page config of /lab and the status of nbgrader's URLs."""
+    config folder; the page config of /lab and the status of nbgrader's URLs (and of ``extra_urls``).
+    ``launcher``: a command that runs jupyter (the student edition's Binder `start`); ``jupyter``: whose
+    jupyter (default: this venv's); ``root``: the server's root_dir."""
     port, token = find_free_port(), "student-extensions-test"
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "user-config"),
+    env = {**(os.environ if base_env is None else base_env), "JUPYTER_CONFIG_DIR": str(tmp_path / "user-config"),
            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
            "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
            "JUPYTER_CONFIG_PATH": os.pathsep.join(map(str, config_path))}
-    jupyter = Path(sys.executable).with_name("jupyter")
-    command = [str(jupyter), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
-               f"--ServerApp.token={token}", f"--ServerApp.root_dir={ROOT}", "--allow-root",
+    jupyter = jupyter or Path(sys.executable).with_name("jupyter")
+    command = [*launcher, str(jupyter), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
+               f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",
                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     base = f"http://127.0.0.1:{port}"
     log = (tmp_path / "jupyter.log").open("w")
-    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while _status(f"{base}/api/status?token={token}") != 200:
@@ -72,7 +75,7 @@ def served(tmp_path: Path, config_path: list[Path]) -> dict:
         found = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page, re.S)
         assert found, "no page config in /lab"
         urls = {path: get(f"{base}/{path}?token={token}")[0]
-                for path in ("formgrader", "assignments", "assignments/validate")}
+                for path in ("formgrader", "assignments", "assignments/validate", *extra_urls)}
         return {"page_config": json.loads(found.group(1)), "urls": urls}
     finally:
         server.terminate()
