@@ -9,7 +9,7 @@ PYTHONPATH, so nothing of the instructor's repository is importable there.
 
 Under pytest-xdist each worker has its own session: both are built once per run all the same, by
 the first worker that asks, under a file lock in the run's shared temporary folder; the others wait
-and reuse them. The venv takes about a minute and a half to build on 2 cores (pip, from the registry).
+and reuse them. The venv takes 70 to 110 s to build on 2 cores (pip, from the registry).
 """
 from __future__ import annotations
 

@@ -443,3 +443,13 @@ def test_binder_start_serves_the_student_lab_at_the_course_index(student_edition
     assert urls["lab/tree/course/00_index.ipynb"] == 200 and urls["api/contents/course/00_index.ipynb"] == 200, urls
     prebuilt = {extension["name"] for extension in found["page_config"].get("federated_extensions", [])}
     assert {"@jupyter-widgets/jupyterlab-manager", "anywidget", "@jupyter/nbgrader"} <= prebuilt, sorted(prebuilt)
+
+
+@pytest.mark.slow
+def test_the_work_tree_stays_clean_with_a_venv_and_after_the_runs(student_edition, executed_exercises):
+    """The venv, pip's egg-info, Python's caches and the exercise runs leave nothing git would commit:
+    the edition's .gitignore covers them and no notebook writes into the edition."""
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=student_edition,
+                            capture_output=True, text=True, check=True).stdout
+    assert status == "", status
+    assert (student_edition / ".venv").is_dir()
