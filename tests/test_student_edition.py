@@ -453,3 +453,24 @@ def test_the_work_tree_stays_clean_with_a_venv_and_after_the_runs(student_editio
                             capture_output=True, text=True, check=True).stdout
     assert status == "", status
     assert (student_edition / ".venv").is_dir()
+
+
+@pytest.mark.slow
+def test_students_validate_with_nbgrader_in_the_venv(student_edition, edition_python, tmp_path):
+    """nbgrader stays in the student pins because students validate with it: in the edition's venv,
+    `nbgrader validate` fails the released stub on its NotImplementedError and passes a notebook
+    answered with the reference (written to a folder outside the edition)."""
+    from autograder.testkit import filled_notebook
+    import nbformat
+
+    exercise = EXERCISES["circuit_breaker"]
+    answered = tmp_path / f"{exercise.name}.ipynb"
+    nbformat.write(nbformat.from_dict(filled_notebook(exercise.release_notebook, exercise.reference_code)), answered)
+    stub = student_edition / "exercises" / exercise.assignment / f"{exercise.name}.ipynb"
+    outputs = {}
+    for label, notebook in (("stub", stub), ("answered", answered)):
+        done = subprocess.run([str(edition_python), "-m", "nbgrader", "validate", str(notebook)], cwd=notebook.parent,
+                              env=outside_environment(), capture_output=True, text=True, timeout=300)
+        outputs[label] = done.stdout + done.stderr
+    assert "VALIDATION FAILED" in outputs["stub"] and "NotImplementedError" in outputs["stub"], outputs["stub"][-2000:]
+    assert "Success! Your notebook passes all the tests." in outputs["answered"], outputs["answered"][-2000:]
