@@ -365,11 +365,13 @@ class Edition:
     files: int
     size: int
     commit: str | None = None
+    commits: int = 0
 
     def summary(self) -> str:
         line = f"student edition: {self.files} files, {self.size / 1e6:.1f} MB, in {self.out}"
         if self.commit:
-            line += f"\ngit repository with one commit {self.commit[:12]} (branch main): ready to push"
+            history = "one commit" if self.commits == 1 else f"{self.commits} commits, the newest"
+            line += f"\ngit repository with {history} {self.commit[:12]}: ready to push"
         return line
 
 
@@ -424,7 +426,8 @@ def _check_out(out: Path, root: Path, force: bool) -> None:
     if out.is_dir() and any(out.iterdir()) and not force:
         entries = len(list(out.iterdir()))
         raise EditionError(f"{out} is not empty ({entries} entries): refusing to write into it. Give an "
-                           "empty or new folder, or --force to delete its contents and write the edition there")
+                           "empty or new folder, or --force to delete its contents (all but .git) and write "
+                           "the edition there")
 
 
 def build(out: Path | str, *, git: bool = False, force: bool = False, root: Path = ROOT) -> Edition:
@@ -432,7 +435,11 @@ def build(out: Path | str, *, git: bool = False, force: bool = False, root: Path
     _check_out(out, root, force)
     sources, texts = edition_sources(root), written_files(root)
     if out.is_dir():
+        # --force: everything goes but an existing .git, so a published edition is updated by one
+        # more commit (with --git) and a push, not replaced by an unrelated history.
         for child in out.iterdir():
+            if child.name == ".git":
+                continue
             shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
     out.mkdir(parents=True, exist_ok=True)
     for relative, source in sources.items():
@@ -444,15 +451,16 @@ def build(out: Path | str, *, git: bool = False, force: bool = False, root: Path
         target.write_text(text, encoding="utf-8")
         if relative in EXECUTABLE:
             target.chmod(0o755)
-    files = [p for p in out.rglob("*") if p.is_file()]
+    files = [p for p in out.rglob("*") if p.is_file() and ".git" not in p.relative_to(out).parts]
     edition = Edition(out=out, files=len(files), size=sum(p.stat().st_size for p in files))
     if git:
-        edition.commit = _make_repository(out)
+        edition.commit, edition.commits = _make_repository(out)
     return edition
 
 
-def _make_repository(out: Path) -> str:
-    """OUT as a git repository of its own: branch main, one commit of every file."""
+def _make_repository(out: Path) -> tuple[str, int]:
+    """OUT as a git repository of its own: branch main, one commit of every file (or, in a repository
+    kept by --force, one more commit if anything changed). Its HEAD and number of commits."""
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=out, capture_output=True, text=True)
         if done.returncode != 0:
@@ -465,8 +473,11 @@ def _make_repository(out: Path) -> str:
     configured = subprocess.run(["git", "config", "user.email"], cwd=out, capture_output=True, text=True)
     if not configured.stdout.strip():
         identity = ["-c", "user.name=dspatterns", "-c", "user.email=dspatterns@localhost"]
-    git(*identity, "commit", "--quiet", "-m", "dspatterns course, student edition")
-    return git("rev-parse", "HEAD")
+    fresh = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "HEAD"], cwd=out,
+                           capture_output=True).returncode != 0
+    if fresh or git("status", "--porcelain"):
+        git(*identity, "commit", "--quiet", "-m", "dspatterns course, student edition")
+    return git("rev-parse", "HEAD"), int(git("rev-list", "--count", "HEAD"))
 
 
 def run(out: str, git: bool, force: bool) -> int:

@@ -207,6 +207,24 @@ def test_a_non_empty_out_is_refused_unless_force(tmp_path):
     assert f"{len(files)} files, {size / 1e6:.1f} MB" in forced.stdout
 
 
+def test_force_keeps_a_published_editions_history(tmp_path):
+    """--force into an edition that is a git repository keeps its .git: the update is one more commit."""
+    out = tmp_path / "published"
+    first = run_command(out, "--git")
+    assert first.returncode == 0 and "one commit" in first.stdout, first.stdout + first.stderr
+    (out / "course" / "stale.txt").write_text("a file an older export had")
+    subprocess.run(["git", "add", "course/stale.txt"], cwd=out, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-qm", "older"], cwd=out,
+                   check=True)
+    again = run_command(out, "--git", "--force")
+    assert again.returncode == 0 and "3 commits" in again.stdout, again.stdout + again.stderr
+    assert not (out / "course" / "stale.txt").exists()
+    same = run_command(out, "--git", "--force")
+    assert same.returncode == 0 and "3 commits" in same.stdout, "an unchanged export made a commit"
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=out, capture_output=True, text=True).stdout
+    assert status == ""
+
+
 def test_an_out_inside_the_repository_copy_is_refused(tmp_path):
     refused = run_command(ROOT / "course" / "edition")
     assert refused.returncode == 2 and "inside course/" in refused.stderr
