@@ -1,6 +1,6 @@
 """Command line: ``python -m autograder check EXERCISE [--impl PATH | --mutant NAME]`` (neither:
 the reference), ``mutants EXERCISE``, ``grade``, ``export-lms``, ``flashcards``, ``review-notebook``,
-``student-edition`` (and, internally, ``judge``)."""
+``student-edition OUT``, ``site OUT`` (and, internally, ``judge``)."""
 from __future__ import annotations
 
 import argparse
@@ -82,6 +82,13 @@ def main(argv=None) -> int:
     edition_cmd.add_argument("--force", action="store_true", help="delete a non-empty OUT's contents first")
     commands.add_parser("review-notebook", help="write the review's source notebook, the course's "
                         "practice questions and the review's alternatives from the question bank")
+    site_cmd = commands.add_parser("site", help="build the course as a static site (the notebooks run, "
+                                   "their figures interactive, a contract page per assignment)")
+    site_cmd.add_argument("out", help="the folder to write the site into (emptied first)")
+    site_cmd.add_argument("--source", default=None, help="the folder holding course/ and exercises/ "
+                          "(default: this repository; e.g. a student edition)")
+    site_cmd.add_argument("--python", default=None, help="the interpreter the notebooks' kernel runs "
+                          "(default: this one)")
     args = parser.parse_args(argv)
 
     if args.command == "export-lms":
@@ -98,6 +105,9 @@ def main(argv=None) -> int:
         return build_edition(args.out, git=args.git, force=args.force)
     if args.command == "review-notebook":
         return write_review_files()
+    if args.command == "site":
+        from .site import run as build_site
+        return build_site(args.out, args.source, args.python)
     try:
         get_exercise(args.exercise)
     except UnknownExercise as exc:
