@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .cells import cell_source, is_answer_cell, is_graded_test_cell, nbgrader_meta
+from .exercises import EXERCISES
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
@@ -342,7 +343,9 @@ def contract_notebook(assignment_folder: Path):
     an anchor named after it. Nothing is run."""
     import nbformat
 
-    exercises = sorted(assignment_folder.glob("*.ipynb"))
+    known = list(EXERCISES)  # the registry's order, the order the course teaches them in
+    exercises = sorted(assignment_folder.glob("*.ipynb"),
+                       key=lambda path: (known.index(path.stem) if path.stem in known else len(known), path.stem))
     name = assignment_folder.name
     cells = [nbformat.v4.new_markdown_cell(
         f"# The `{name}` exercises: their contracts\n\nEach exercise of the `{name}` assignment as its "
@@ -416,14 +419,16 @@ def rewrite_links(page_html: str, page: str, notebook_folder: Path, source: Path
 
 
 def navigation(pages: list[Page], current: Page) -> str:
-    links = []
-    for page in pages:
-        label = html.escape(page.title)
+    """The bar at the top of every page: the course's pages, then the contract pages."""
+    def link(page: Page, label: str) -> str:
         if page is current:
-            links.append(f'<strong>{label}</strong>')
-        else:
-            links.append(f'<a href="{relative_url(current.path, page.path)}">{label}</a>')
-    return ('<nav class="dsp-site-nav">' + " · ".join(links) + '</nav>')
+            return f'<strong>{html.escape(label)}</strong>'
+        return f'<a href="{relative_url(current.path, page.path)}">{html.escape(label)}</a>'
+    course = " · ".join(link(page, page.title) for page in pages if page.kind != "contracts")
+    contracts = " · ".join(link(page, page.path.removeprefix("exercises/").removesuffix(".html"))
+                           for page in pages if page.kind == "contracts")
+    return (f'<nav class="dsp-site-nav"><div>{course}</div>'
+            + (f'<div>Exercise contracts: {contracts}</div>' if contracts else "") + '</nav>')
 
 
 TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
