@@ -84,7 +84,8 @@ def main(argv=None) -> int:
                         "practice questions and the review's alternatives from the question bank")
     site_cmd = commands.add_parser("site", help="build the course as a static site (the notebooks run, "
                                    "their figures interactive, a contract page per assignment)")
-    site_cmd.add_argument("out", help="the folder to write the site into (emptied first)")
+    site_cmd.add_argument("out", help="the folder to write the site into (new, empty, or an earlier "
+                          "site, which is replaced)")
     site_cmd.add_argument("--source", default=None, help="the folder holding course/ and exercises/ "
                           "(default: this repository; e.g. a student edition)")
     site_cmd.add_argument("--python", default=None, help="the interpreter the notebooks' kernel runs "

@@ -155,8 +155,10 @@ def _kernel_manager(python: Path, source: Path, kernel_dir: Path):
     (spec_dir / "kernel.json").write_text(json.dumps({
         "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "dspatterns site build", "language": "python",
-        # The source's dspatterns, not whatever the builder's environment has on its path.
-        "env": {"PYTHONPATH": str(source)},
+        # The source's dspatterns, not whatever the builder's environment has on its path, and the
+        # interpreter's own scripts (jupyter, ...) first for whatever the notebooks start.
+        "env": {"PYTHONPATH": str(source),
+                "PATH": os.pathsep.join([str(python.parent), os.environ.get("PATH", "")])},
     }), encoding="utf-8")
     specs = KernelSpecManager(kernel_dirs=[str(kernel_dir / "kernels")], ensure_native_kernel=False)
     return AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=specs)
@@ -468,17 +470,27 @@ def plotly_js_path() -> Path:
 
 
 def build_site(out: Path, *, source: Path, python: Path, log=print) -> SiteReport:
-    """Build the site into ``out`` (emptied first) from the source folder's course/ and exercises/."""
+    """Build the site into ``out`` (a new or empty folder, or an earlier site, which is replaced) from
+    the source folder's course/ and exercises/."""
     from nbconvert import HTMLExporter
 
     started = time.monotonic()
     source = source.resolve()
+    # Absolute but not resolved: a venv's python is a link, and the venv is where it is called from.
+    found = shutil.which(str(python))
+    if found is None:
+        raise SiteBuildError(f"no interpreter {python}")
+    python = Path(found).absolute()
     course = sorted((source / "course").glob("[0-9][0-9]_*.ipynb"))
     assignments = sorted(p for p in (source / "exercises").iterdir() if p.is_dir()) \
         if (source / "exercises").is_dir() else []
     if not course or not course[0].name.startswith("00_"):
         raise SiteBuildError(f"no course/00_*.ipynb index in {source}")
     if out.exists():
+        # Emptied only when it is an earlier site: never a folder of anything else.
+        if any(out.iterdir()) and not (out / "site.json").is_file():
+            raise SiteBuildError(f"{out} is not empty and holds no site built by this command: give a new "
+                                 f"or empty folder")
         shutil.rmtree(out)
     (out / "exercises").mkdir(parents=True)
     shutil.copyfile(plotly_js_path(), out / PLOTLY_JS)
@@ -489,7 +501,8 @@ def build_site(out: Path, *, source: Path, python: Path, log=print) -> SiteRepor
         began = time.monotonic()
         notebook, widget_trees = run_notebook(path, source, python)
         page = Page(title=title_of(notebook, path.stem), path=course_page_path(path.name),
-                    source=str(path.relative_to(source)), kind="index" if path.name.startswith("00_") else "course")
+                    source=str(path.relative_to(source)),
+                    kind="index" if path.name.startswith("00_") else "course")
         page.figure_outputs = figure_outputs_made(notebook)
         page.figures, page.widget_figures = make_outputs_static(notebook, widget_trees, path.stem)
         page.seconds = round(time.monotonic() - began, 1)
@@ -515,6 +528,9 @@ def build_site(out: Path, *, source: Path, python: Path, log=print) -> SiteRepor
             notebook.metadata["title"] = page.title
             page_html, _ = exporter.from_notebook_node(notebook, resources=resources)
             page_html = rewrite_links(page_html, page.path, folder, source, unresolved)
+            # What the notebooks print about their own files names them from the course folder, not
+            # from wherever the site happened to be built.
+            page_html = page_html.replace(f"{source}{os.sep}", "")
             (out / page.path).write_text(page_html, encoding="utf-8")
     report = SiteReport(out=out, pages=pages, seconds=time.monotonic() - started, unresolved_links=unresolved)
     (out / "site.json").write_text(report.to_json(), encoding="utf-8")
