@@ -433,14 +433,29 @@ def navigation(pages: list[Page], current: Page) -> str:
             + (f'<div>Exercise contracts: {contracts}</div>' if contracts else "") + '</nav>')
 
 
+SITE_CSS = "site.css"
+
+# The lab template's stylesheet (about 290 kB) once, in site.css, instead of inlined in every page.
+CSS_TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
+{%- block header -%}{{ self.notebook_css() }}{%- endblock header -%}
+{%- block body_header -%}{%- endblock body_header -%}
+{%- block body_loop -%}{%- endblock body_loop -%}
+{%- block body_footer -%}{%- endblock body_footer -%}
+{%- block footer -%}{%- endblock footer -%}
+"""
+
 TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
+{% block notebook_css %}
+<link rel="stylesheet" href="{{ resources.dsp_css }}">
+{% endblock notebook_css %}
 {%- block html_head_js_requirejs -%}
 <script src="{{ resources.dsp_plotly_js }}"></script>
 {%- endblock html_head_js_requirejs -%}
 {% block jupyter_widgets %}{% endblock jupyter_widgets %}
 {% block extra_css %}
 <style>
-.dsp-site-nav { padding: 0.6em 1em; border-bottom: 1px solid #ddd; font-size: 0.9em; line-height: 1.8; }
+.dsp-site-nav { padding: 0.6em 1em; border-bottom: 1px solid #ddd; font-size: 0.9em; line-height: 1.8;
+                font-family: var(--jp-ui-font-family, sans-serif); }
 .dsp-widget-note { color: #555; }
 .dsp-widget-static { border-left: 3px solid #ddd; padding-left: 0.8em; margin: 0.5em 0; }
 .dsp-label { color: #555; margin-right: 0.3em; }
@@ -472,6 +487,7 @@ def plotly_js_path() -> Path:
 def build_site(out: Path, *, source: Path, python: Path, log=print) -> SiteReport:
     """Build the site into ``out`` (a new or empty folder, or an earlier site, which is replaced) from
     the source folder's course/ and exercises/."""
+    import nbformat
     from nbconvert import HTMLExporter
 
     started = time.monotonic()
@@ -521,9 +537,16 @@ def build_site(out: Path, *, source: Path, python: Path, log=print) -> SiteRepor
         template.write_text(TEMPLATE, encoding="utf-8")
         exporter = HTMLExporter(template_name="lab", template_file=str(template),
                                 extra_template_basedirs=[template_dir])
+        css_template = Path(template_dir) / "dsp_site_css.j2"
+        css_template.write_text(CSS_TEMPLATE, encoding="utf-8")
+        styles, _ = HTMLExporter(template_name="lab", template_file=str(css_template),
+                                 extra_template_basedirs=[template_dir]).from_notebook_node(
+            nbformat.v4.new_notebook(), resources={"metadata": {"name": "site.css"}})
+        (out / SITE_CSS).write_text(re.sub(r"</?style[^>]*>", "", styles), encoding="utf-8")
         for page, notebook, folder in built:
             resources = {"metadata": {"name": page.title},
                          "dsp_plotly_js": relative_url(page.path, PLOTLY_JS),
+                         "dsp_css": relative_url(page.path, SITE_CSS),
                          "dsp_navigation": navigation(pages, page)}
             notebook.metadata["title"] = page.title
             page_html, _ = exporter.from_notebook_node(notebook, resources=resources)

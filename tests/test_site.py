@@ -4,9 +4,9 @@ edition with the edition's own interpreter, then read as a browser would read it
 Every family's page is there and linked from the index; each page holds as many plotly figures as its
 notebook made when it ran (plotly outputs, and each widget's FigureWidgets, counted from the widget
 state nbclient recorded), each with data, and never fewer than the notebook's committed outputs show;
-plotly.js is a file of the site, so no figure needs the network; every exercise of the registry has its
-contract on its assignment's page, with the names it must define and none of its solution's code or
-its canary; every link between pages leads to a page (and anchor) that exists; and a cell that raises
+plotly.js and the stylesheet are files of the site, so no figure needs the network; every exercise of
+the registry has its contract on its assignment's page, with the names it must define and none of its
+solution's code or its canary; every link between pages leads to a page (and anchor) that exists; and a cell that raises
 fails the build, naming the notebook, the cell and the error.
 """
 from __future__ import annotations
@@ -55,6 +55,7 @@ class PageReader(HTMLParser):
         self.links: list[str] = []
         self.ids: set[str] = set()
         self.script_sources: list[str] = []
+        self.stylesheets: list[str] = []
         self.figure_divs: list[str] = []
         self.figure_data: dict[str, dict] = {}
         self.text: list[str] = []
@@ -68,6 +69,8 @@ class PageReader(HTMLParser):
             self.links.append(attributes["href"])
         if tag == "script" and attributes.get("src"):
             self.script_sources.append(attributes["src"])
+        if tag == "link" and attributes.get("rel") == "stylesheet":
+            self.stylesheets.append(attributes["href"])
         if tag == "div" and "dsp-figure" in (attributes.get("class") or "").split():
             self.figure_divs.append(attributes["id"])
         if tag == "script" and "dsp-figure-data" in (attributes.get("class") or "").split():
@@ -143,7 +146,7 @@ def test_each_page_holds_every_figure_its_notebook_made_each_with_data(site, stu
     assert sum(page["widget_figures"] for page in manifest["pages"]) >= len(COURSE_NOTEBOOKS)
 
 
-def test_plotly_js_is_a_file_of_the_site(site):
+def test_plotly_js_and_the_stylesheet_are_files_of_the_site(site):
     out, _, manifest = site
     library = out / PLOTLY_JS
     assert library.stat().st_size > 1_000_000
@@ -155,6 +158,10 @@ def test_plotly_js_is_a_file_of_the_site(site):
         for src in plotly_sources:
             target = local_target(page["path"], src)
             assert target is not None and target[0] == PLOTLY_JS, f"{page['path']} loads plotly from {src}"
+        assert reader.stylesheets, f"{page['path']} has no stylesheet"
+        for href in reader.stylesheets:
+            target = local_target(page["path"], href)
+            assert target is not None and (out / target[0]).is_file(), f"{page['path']}: no stylesheet {href}"
 
 
 def test_every_link_between_pages_leads_to_a_page_and_anchor(site):
