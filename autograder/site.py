@@ -19,7 +19,12 @@ What the build does, and why:
   request, outside the notebook's history) for each displayed widget's tree: its figures as plotly
   JSON, its HTML lines and its controls' settings. The page shows them as the notebook first draws
   them, with a note that the controls work in JupyterLab or on Binder. The notebooks and the
-  widgets are unchanged: a student in JupyterLab sees exactly what they saw before.
+  widgets are unchanged: a student in JupyterLab sees exactly what they saw before. (nbconvert's own
+  widget embedding is no fit: it loads the widget manager from a CDN, each plotly FigureWidget's
+  recorded state carries its 5 MB script, and a figure changed in place after it was made is
+  recorded as a message, not as state; the kernel's FigureWidget object is the figure as drawn.)
+- **One copy of what pages share**: ``plotly.min.js`` and ``site.css`` (the lab template's stylesheet,
+  otherwise inlined in every page) sit at the site's top.
 - **Pages**: the index (``course/00_index.ipynb``) is ``index.html``, each course notebook a page of
   its own, and each assignment of ``exercises/`` a contract page (``exercises/NAME.html``) holding each
   exercise's statement as the released notebook states it: its markdown and its code cells that are
@@ -53,8 +58,8 @@ PLOTLY_JS = "plotly.min.js"
 CELL_TIMEOUT_S = 600
 KERNEL_NAME = "dspatterns-site"
 WIDGET_NOTE = ("This explorer's controls need a running kernel: open the notebook in JupyterLab or on "
-               "Binder to move them. Here is its figure as the notebook first draws it (zoom, pan and "
-               "hover work).")
+               "Binder to move them. Here it is as the notebook first draws it; its figures zoom, pan "
+               "and show values on hover.")
 CONTROLS_NOTE = ("This part needs a running kernel: open the notebook in JupyterLab or on Binder to use it. "
                  "Here it is as the notebook first draws it.")
 
@@ -251,6 +256,8 @@ def figure_outputs_made(notebook) -> int:
 # --- turning outputs into static HTML -----------------------------------------------------------
 
 class FigureCounter:
+    """Numbers a page's figures, so each div has an id of its own (plotly draws into it by id)."""
+
     def __init__(self, stem: str):
         self.stem = re.sub(r"[^A-Za-z0-9_-]", "-", stem)
         self.count = 0
