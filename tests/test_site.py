@@ -26,18 +26,6 @@ from autograder.site import PLOTLY_JS, PLOTLY_MIME, SiteBuildError, build_site, 
 pytestmark = pytest.mark.slow
 
 
-# Placeholders: the lead replaces these two with the session fixtures of
-# tests/student_edition_fixtures.py (the student edition's folder and its fresh venv's python).
-@pytest.fixture(scope="session")
-def student_edition() -> Path:
-    return ROOT
-
-
-@pytest.fixture(scope="session")
-def edition_python() -> Path:
-    return Path(sys.executable)
-
-
 @pytest.fixture(scope="module")
 def site(student_edition, edition_python, tmp_path_factory):
     """The site, built once for every test here (about 2 to 4 minutes on 2 cores)."""
