@@ -2,7 +2,7 @@
 
 Jupyter Book 2 was tried first and is not used: it installs from PyPI, but its HTML build fetches its
 theme from the network at build time, which a machine limited to the package registries cannot do. So
-the site is built with nbconvert, which is already here with nbgrader.
+the site is built with nbconvert (pinned in requirements.txt; JupyterLab and nbgrader need it too).
 
 What the build does, and why:
 
@@ -215,12 +215,21 @@ def run_notebook(path: Path, source: Path, python: Path):
     import nbformat
 
     notebook = nbformat.read(path, as_version=4)
+    from jupyter_core.utils import run_sync
+
     with tempfile.TemporaryDirectory(prefix="dsp-site-kernel-") as kernel_dir:
+        km = _kernel_manager(python, source, Path(kernel_dir))
         client = _client_class()(
-            notebook, km=_kernel_manager(python, source, Path(kernel_dir)), timeout=CELL_TIMEOUT_S,
+            notebook, km=km, timeout=CELL_TIMEOUT_S,
             allow_errors=False, store_widget_state=True, notebook_name=str(path.relative_to(source)),
             resources={"metadata": {"path": str(path.parent)}})
-        client.execute()
+        try:
+            client.execute()
+        finally:
+            # nbclient stops only the kernels of managers it made itself: without this each notebook's
+            # kernel would live (and hold its memory and servers) until the whole build ends.
+            if run_sync(km.is_alive)():
+                run_sync(km.shutdown_kernel)(now=False)
     return notebook, client.widget_trees
 
 

@@ -12,7 +12,6 @@ fails the build, naming the notebook, the cell and the error.
 from __future__ import annotations
 
 import json
-import sys
 from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
 
