@@ -130,6 +130,13 @@ def test_replay_refuses_an_unknown_strategy():
         replay("delete twice", [ReadRequest(0.0, "k", 0.01)], [WriteRequest(1.0, "k")], ttl=1.0)
 
 
+def test_compare_strategies_replays_what_each_strategy_alone_would_draw():
+    settings = dict(seed=8, ttl=4.0, write_rate=3.0, slow_share=0.2, delete_gap=0.1)
+    runs = compare_strategies(**settings)
+    assert [run.strategy for run in runs] == list(STRATEGIES)
+    assert runs == tuple(simulate_invalidation(strategy, **settings) for strategy in STRATEGIES)
+
+
 def test_the_figures_draw_the_model_s_reads():
     runs = compare_strategies(seed=3)
     timeline = stale_read_figure(runs, key="k0")
