@@ -324,7 +324,7 @@ def in_venv(python: Path, code: str, cwd: Path, timeout: int = 300) -> subproces
 IMPORT_NAMES = {"jupyterlab": "jupyterlab", "ipykernel": "ipykernel", "ipywidgets": "ipywidgets", "plotly": "plotly",
                 "anywidget": "anywidget", "nbgrader": "nbgrader", "networkx": "networkx", "simpy": "simpy",
                 "cachetools": "cachetools", "redis": "redis", "etcd3gw": "etcd3gw", "kazoo": "kazoo",
-                "nbclient": "nbclient", "nbformat": "nbformat"}
+                "nbclient": "nbclient", "nbformat": "nbformat", "nbconvert": "nbconvert"}
 
 
 @pytest.mark.slow

@@ -202,7 +202,9 @@ def replay(
     return InvalidationRun(strategy, seed, end, ttl, delete_gap, tuple(results), writes, db_reads, version_reads, stores)
 
 
-@functools.lru_cache(maxsize=16)  # the explorer's ttl and gap sliders replay the same requests
+# Cached: compare_strategies replays one workload per strategy, and the explorer's ttl and gap sliders
+# replay the same requests again. The requests are frozen dataclasses in tuples: safe to share.
+@functools.lru_cache(maxsize=16)
 def draw_requests(
     *,
     seed: int = 3,
@@ -249,26 +251,9 @@ def simulate_invalidation(
     return replay(strategy, reads, writes, ttl=ttl, delete_gap=delete_gap, duration=duration, seed=seed)
 
 
-def compare_strategies(
-    strategies: Sequence[str] = STRATEGIES,
-    *,
-    seed: int = 3,
-    duration: float = 60.0,
-    keys: int = 5,
-    read_rate: float = 40.0,
-    write_rate: float = 2.0,
-    ttl: float = 10.0,
-    load_time: float = 0.005,
-    slow_share: float = 0.1,
-    slow_load_time: float = 1.0,
-    delete_gap: float = 0.05,
-) -> tuple[InvalidationRun, ...]:
-    """Every strategy on the very same requests, drawn once (as ``simulate_invalidation`` draws them)."""
-    reads, writes = draw_requests(seed=seed, duration=duration, keys=keys, read_rate=read_rate,
-                                  write_rate=write_rate, load_time=load_time, slow_share=slow_share,
-                                  slow_load_time=slow_load_time)
-    return tuple(replay(strategy, reads, writes, ttl=ttl, delete_gap=delete_gap, duration=duration, seed=seed)
-                 for strategy in strategies)
+def compare_strategies(strategies: Sequence[str] = STRATEGIES, **settings) -> tuple[InvalidationRun, ...]:
+    """Every strategy on the very same requests (drawn once: ``draw_requests`` is cached)."""
+    return tuple(simulate_invalidation(strategy, **settings) for strategy in strategies)
 
 
 def classic_race(strategy: str = WRITE_THEN_DELETE, *, ttl: float = 6.0, pause: float = 2.0) -> InvalidationRun:
